@@ -1,0 +1,49 @@
+"""Datasets: the embedded synthetic-from-real sets and loaders for external files.
+
+``bench.datasets.load(name, split="test", data_root=None, **options)`` returns a `Dataset`: a lazy,
+indexable sequence of `HSImage`. Names may carry options in the CLI form ``name:key=value`` and
+``frozen:DIR`` points at a folder written by ``bench data freeze``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+from bench.datasets.base import Dataset, HSImage, data_root
+from bench.errors import UsageError
+from bench.registry import Registry, drop_none
+
+registry: Registry = Registry("dataset")
+
+
+def register(name: str, *, groups: tuple[str, ...] = (), **meta: Any):
+    """Register a dataset factory ``fn(*, split, data_root, **options) -> Dataset``."""
+    return registry.register(name, groups=groups, **meta)
+
+
+def load(name: str, *, split: str = "test", data_root: str | None = None, **options: Any) -> Dataset:
+    """Open the dataset ``name`` (``"scenes31"``, ``"icvl"``, ``"frozen:DIR"``, ``"npy:PATH"`` ...)."""
+    base, _, rest = name.partition(":")
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if eq:
+            options.setdefault(key.strip(), value.strip())
+        elif "path" not in options:
+            options["path"] = item
+        else:
+            raise UsageError(f"malformed dataset option {item!r} in {name!r}")
+    entry = registry.get(base)
+    return entry.obj(split=split, data_root=data_root, **drop_none(options))
+
+
+def _import_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_all()
+
+__all__ = ["Dataset", "HSImage", "data_root", "load", "register", "registry"]

@@ -1,0 +1,71 @@
+"""Registered noise models (SPEC section 2). ``noise.create("noniid", smax=95)`` or ``noise.parse("noniid:smax=95")``.
+
+Groups: ``paper`` (the DECSC table rows; also what ``all`` means), ``qrnn3d`` and ``t3sc``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+from bench.errors import UsageError
+from bench.registry import Registry, drop_none
+from noise.base import NoiseModel, NoiseSample
+
+registry: Registry[type[NoiseModel]] = Registry("noise", all_group="paper")
+
+
+def register(name: str, *, groups: tuple[str, ...] = (), **defaults: Any):
+    """Register a `NoiseModel` subclass under ``name`` with parameter presets."""
+
+    def deco(cls: type[NoiseModel]) -> type[NoiseModel]:
+        unknown = set(defaults) - set(cls.defaults)
+        if unknown:
+            raise ValueError(f"noise {name}: preset sets unknown parameter(s) {sorted(unknown)}")
+        registry.add(name, cls, groups=groups, defaults=defaults, family=cls.family,
+                     description=cls.description, reference=cls.reference)
+        return cls
+
+    return deco
+
+
+def create(name: str, **params: Any) -> NoiseModel:
+    """Instantiate the noise model registered as ``name`` with parameter overrides."""
+    entry = registry.get(name)
+    params = drop_none(params)
+    model = entry.obj(name=name, **{**entry.defaults, **params})
+    model._overrides = {k: v for k, v in params.items() if entry.defaults.get(k, entry.obj.defaults.get(k)) != v}
+    return model
+
+
+def parse(spec: str) -> NoiseModel:
+    """Build a model from its CLI form ``name`` or ``name:key=value,key=value``."""
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"malformed noise parameter {item!r} in {spec!r} (expected key=value)")
+        params[key.strip()] = _literal(value.strip())
+    return create(name.strip(), **params)
+
+
+def _literal(text: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _import_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_all()
+
+__all__ = ["NoiseModel", "NoiseSample", "create", "parse", "register", "registry"]
