@@ -1,0 +1,229 @@
+"""Learned denoisers: network building, checkpoint loading with manifest checks, tiled inference.
+
+A checkpoint is ``torch.save({"state_dict": ..., "manifest": {...}})`` with a JSON copy of the manifest
+beside it (``<name>.json``) that adds the file's sha256. Shipped checkpoints live in
+``methods/checkpoints/<registered name>.pt``; ``checkpoint=None`` selects the one of the method's own name.
+A checkpoint that does not fit the configured network (other method, version, band count or architecture)
+is refused with a message naming the checkpoint and both values, never loaded into a wrong answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from bench.errors import DataError, UsageError
+from bench.tiling import tiled_apply
+from methods.base import Method
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+class TrainableMethod(Method):
+    """Base class of methods whose weights come from `bench train`.
+
+    Subclasses implement `build_network` and set ``defaults`` including ``checkpoint`` (None: the shipped
+    default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for). Parameters named in
+    ``inference_params`` only change how inference runs; every other parameter defines the architecture
+    and must equal the checkpoint's.
+    """
+
+    trainable: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
+    inference_params: ClassVar[frozenset[str]] = frozenset({"checkpoint", "tile", "overlap", "clamp", "batch"})
+
+    def __init__(self, name: str | None = None, **params: Any) -> None:
+        super().__init__(name, **params)
+        self._nets: dict[str, torch.nn.Module] = {}
+        self._ckpt_info: dict[str, Any] = {}
+
+    # -- to implement / override -------------------------------------------------------------------------
+    def build_network(self) -> torch.nn.Module:
+        """Build the untrained network from ``self.params``."""
+        raise NotImplementedError
+
+    def apply_network(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Run ``net`` on ``x`` of shape (N, B, H, W); refuses a band count the network was not built for."""
+        bands = int(self.params["bands"])
+        if x.shape[1] != bands:
+            raise DataError(f"{self.name}: network built for {bands} bands, input has {x.shape[1]}")
+        return net(x)
+
+    def training_loss(self, net: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """Squared Frobenius norm of the error divided by the batch size."""
+        out = self.apply_network(net, noisy)
+        return ((out - clean) ** 2).sum() / noisy.shape[0]
+
+    # -- identity ----------------------------------------------------------------------------------------
+    def arch(self) -> dict[str, Any]:
+        """The parameters that define the network's shape (everything but ``inference_params``)."""
+        return {k: v for k, v in sorted(self.params.items()) if k not in self.inference_params}
+
+    def manifest_base(self) -> dict[str, Any]:
+        """Manifest fields that identify the network a checkpoint holds."""
+        base, _, variant = self.name.partition(".")
+        return {"method": self.name, "family": base, "variant": variant or "default", "version": self.version,
+                "bands": int(self.params["bands"]), "arch": _jsonable(self.arch())}
+
+    # -- checkpoint loading ------------------------------------------------------------------------------
+    def checkpoint_path(self) -> Path:
+        """Resolve the ``checkpoint`` parameter: a file path, a shipped name, or None for this method's own."""
+        ref = self.params.get("checkpoint")
+        if ref is None:
+            path = CHECKPOINT_DIR / f"{self.name}.pt"
+            if not path.is_file():
+                raise UsageError(f"no checkpoint shipped for {self.name}; train one with `bench train {self.name}`")
+            return path
+        path = Path(str(ref)).expanduser()
+        if path.is_file():
+            return path
+        shipped = CHECKPOINT_DIR / f"{ref}.pt"
+        if shipped.is_file():
+            return shipped
+        raise UsageError(f"{self.name}: checkpoint {str(ref)!r} not found (neither a file nor a shipped name)")
+
+    def network(self, device: Any) -> torch.nn.Module:
+        """The network with its checkpoint loaded, in eval mode on ``device``; built once per device."""
+        key = str(device)
+        if key not in self._nets:
+            path = self.checkpoint_path()
+            state, manifest = load_checkpoint(path)
+            self.check_manifest(manifest, path)
+            net = self.build_network()
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[0]
+                raise DataError(f"checkpoint {path.name}: weights do not fit {self.name}: {first}") from None
+            net.to(device).eval()
+            for p in net.parameters():
+                p.requires_grad_(False)
+            self._nets[key] = net
+            self._ckpt_info = {"name": path.stem, "path": str(path), "sha256": manifest.get("sha256")
+                               or file_sha256(path)}
+        return self._nets[key]
+
+    def check_manifest(self, manifest: dict[str, Any], path: Path) -> None:
+        """Refuse a checkpoint made for another method family, version, band count or architecture."""
+        mine = self.manifest_base()
+        what = f"checkpoint {path.name}"
+        fam = manifest.get("family", str(manifest.get("method", "")).partition(".")[0])
+        if fam != mine["family"]:
+            raise DataError(f"{what} holds method {manifest.get('method')!r}, not a {mine['family']} network "
+                            f"({self.name})")
+        if str(manifest.get("version")) != str(mine["version"]):
+            raise DataError(f"{what} was trained for {fam} version {manifest.get('version')}, "
+                            f"{self.name} is version {mine['version']}")
+        if int(manifest.get("bands", -1)) != mine["bands"]:
+            raise DataError(f"{what} is for {manifest.get('bands')} bands, {self.name} is configured for "
+                            f"{mine['bands']} bands")
+        theirs = manifest.get("arch", {})
+        diff = [f"{k}={theirs.get(k)!r} vs {v!r}" for k, v in mine["arch"].items() if theirs.get(k) != v]
+        if diff:
+            raise DataError(f"{what} architecture differs from {self.name} (checkpoint vs configured): "
+                            + ", ".join(diff))
+
+    # -- inference ---------------------------------------------------------------------------------------
+    def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        net = self.network(device)
+        x = torch.from_numpy(noisy.transpose(2, 0, 1)[None].copy()).to(device)
+        infos: list[dict[str, Any]] = []
+        calls = [0]
+
+        def run(tiles: torch.Tensor) -> torch.Tensor:
+            calls[0] += 1
+            out = self.apply_network(net, tiles)
+            info = getattr(net, "last_info", None)
+            if info:
+                infos.append(dict(info))
+            return out
+
+        with torch.no_grad():
+            out = tiled_apply(run, x, tile=int(self.params["tile"]), overlap=int(self.params["overlap"]),
+                              batch=int(self.params.get("batch", 1)))
+        if self.params.get("clamp"):
+            out = out.clamp(0.0, 1.0)
+        self.last_info["checkpoint"] = dict(self._ckpt_info)
+        self.last_info["clamped"] = bool(self.params.get("clamp"))
+        self.last_info["tile_calls"] = calls[0]
+        if infos:
+            self.last_info.update(_merge_infos(infos))
+        return out[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _merge_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-tile network reports: numbers are averaged (and their max kept), anything else from the last tile."""
+    merged: dict[str, Any] = dict(infos[-1])
+    for key, value in infos[-1].items():
+        vals = [i[key] for i in infos if isinstance(i.get(key), (int, float)) and not isinstance(i[key], bool)]
+        if len(vals) == len(infos):
+            merged[key] = float(np.mean(vals))
+            merged[f"{key}_max"] = float(np.max(vals))
+    return merged
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor],
+                    manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write ``path`` (.pt, float32 CPU weights) and its JSON manifest beside it, both atomically.
+
+    Returns the manifest as written, with ``sha256`` and ``size_bytes`` of the .pt file added.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    weights = {k: (v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu())
+               for k, v in state_dict.items()}
+    man = _jsonable(manifest)
+    atomic_torch_save({"state_dict": weights, "manifest": man}, path)
+    full = {**man, "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path.with_suffix(".json"))
+    return full
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a checkpoint; verifies the sha256 recorded in the JSON manifest beside it when there is one."""
+    path = Path(path)
+    side = path.with_suffix(".json")
+    recorded: dict[str, Any] = {}
+    if side.is_file():
+        try:
+            recorded = json.loads(side.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(f"checkpoint manifest {side}: not valid JSON ({exc.msg})") from None
+        if recorded.get("sha256") and recorded["sha256"] != file_sha256(path):
+            raise DataError(f"checkpoint {path}: sha256 differs from its manifest {side.name} (corrupt or replaced)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for unreadable files
+        raise DataError(f"checkpoint {path}: cannot be read ({type(exc).__name__})") from None
+    if not isinstance(blob, dict) or "state_dict" not in blob or "manifest" not in blob:
+        raise DataError(f"checkpoint {path}: expected a dict with 'state_dict' and 'manifest'")
+    return blob["state_dict"], {**blob["manifest"], **recorded}
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to a temporary file then rename, so a crash never leaves a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
