@@ -20,6 +20,7 @@ class Profile:
     images: int | None
     crop: int | None
     description: str
+    methods: str = "all"
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifact_max_voxels: int = 4_200_000
     trace: bool = True

@@ -30,8 +30,9 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Name -> object map with groups, selection syntax and helpful errors."""
 
-    def __init__(self, kind: str, *, all_group: str | None = None) -> None:
+    def __init__(self, kind: str, *, all_group: str | None = None, plural: str | None = None) -> None:
         self.kind = kind
+        self.plural = plural or f"{kind}s"
         self._entries: dict[str, Entry[T]] = {}
         self._groups: dict[str, list[str]] = {}
         self._all_group = all_group
@@ -85,9 +86,9 @@ class Registry(Generic[T]):
     def _unknown(self, name: str) -> str:
         pool = list(self._entries) + list(self._groups)
         close = difflib.get_close_matches(name, pool, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        return f"unknown {self.kind} {name!r}{hint} (see `bench list {self.kind}s`)" if not hint else \
-            f"unknown {self.kind} {name!r}{hint}"
+        if close:
+            return f"unknown {self.kind} {name!r}; did you mean {' or '.join(repr(c) for c in close)}?"
+        return f"unknown {self.kind} {name!r} (see `bench list {self.plural}`)"
 
     def select(self, spec: str | Iterable[str]) -> list[str]:
         """Resolve a selection (``"a,b"``, ``"all"``, ``"lrmr*"``, a group name) to ordered unique names.

@@ -1,6 +1,6 @@
 """Registered noise models (SPEC section 2). ``noise.create("noniid", smax=95)`` or ``noise.parse("noniid:smax=95")``.
 
-Groups: ``paper`` (the DECSC table rows; also what ``all`` means), ``qrnn3d`` and ``t3sc``.
+Groups: ``paper`` (the DECSC table rows; also what ``all`` means), ``qrnn3d``, ``t3sc`` and ``training``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,22 @@ from bench.errors import UsageError
 from bench.registry import Registry, drop_none
 from noise.base import NoiseModel, NoiseSample
 
-registry: Registry[type[NoiseModel]] = Registry("noise", all_group="paper")
+registry: Registry[type[NoiseModel]] = Registry("noise", all_group="paper", plural="noise")
 
 
-def register(name: str, *, groups: tuple[str, ...] = (), **defaults: Any):
-    """Register a `NoiseModel` subclass under ``name`` with parameter presets."""
+def register(name: str, *, groups: tuple[str, ...] = (), description: str | None = None,
+             reference: str | None = None, **defaults: Any):
+    """Register a `NoiseModel` subclass under ``name`` with parameter presets.
+
+    ``description`` and ``reference`` default to the class's; presets of one class may describe themselves.
+    """
 
     def deco(cls: type[NoiseModel]) -> type[NoiseModel]:
         unknown = set(defaults) - set(cls.defaults)
         if unknown:
             raise ValueError(f"noise {name}: preset sets unknown parameter(s) {sorted(unknown)}")
         registry.add(name, cls, groups=groups, defaults=defaults, family=cls.family,
-                     description=cls.description, reference=cls.reference)
+                     description=description or cls.description, reference=reference or cls.reference)
         return cls
 
     return deco

@@ -1,0 +1,308 @@
+"""The grid runner: methods x noise x datasets x images, one committed store row per cell.
+
+The loop loads each image once, draws each noisy input once (from the cell key, see `bench.cells`), and
+hands it to every method; cells already in the store are skipped, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import methods as method_registry
+import noise as noise_registry
+from bench import datasets as dataset_registry
+from bench import metrics
+from bench.arrays import center_crop, check_cube
+from bench.cells import noisy_input
+from bench.datasets.base import HSImage
+from bench.memory import PeakMemory
+from bench.profiles import Profile
+from bench.seeding import stable_hash
+from bench.store import Store
+from methods.base import Method, resolve_device
+from noise.base import NoiseModel
+
+SCORED = ("psnr", "ssim", "sam", "ergas")
+
+
+@dataclass
+class RunConfig:
+    methods: list[str]
+    noises: list[str]
+    datasets: list[str]
+    profile: Profile
+    out: Path
+    seed: int = 0
+    device: str = "auto"
+    rerun: bool = False
+    clip: bool = False
+    sigma: str = "oracle"
+    images: int | None = None
+    crop: int | None = None
+    data_root: str | None = None
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    command: str = ""
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+class _Interrupt:
+    """Ctrl-C sets a flag; the runner stops after the cell in flight (a second Ctrl-C aborts)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> "_Interrupt":
+        self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: stopping after the current cell (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._old)
+
+
+def build_methods(cfg: RunConfig) -> dict[str, Method]:
+    """Instantiate every selected method with the profile's presets and the user's overrides."""
+    out = {}
+    for name in cfg.methods:
+        params = {**cfg.profile.params_for(name), **cfg.method_params.get(name, {})}
+        out[name] = method_registry.create(name, **params)
+    return out
+
+
+def run(cfg: RunConfig, *, progress: Callable[[str], None] | None = None, verbose: bool = False) -> RunSummary:
+    """Run the grid described by ``cfg`` into ``cfg.out``; returns what happened."""
+    noises = [noise_registry.parse(n) for n in cfg.noises]
+    meths = build_methods(cfg)
+    device = resolve_device(cfg.device)
+    dsets = [(d, dataset_registry.load(d, split="test", data_root=cfg.data_root)) for d in cfg.datasets]
+    count = cfg.images if cfg.images is not None else cfg.profile.images
+    crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
+    store = Store(cfg.out)
+    run_id = uuid.uuid4().hex[:12]
+    store.start_run(run_id, command=cfg.command, profile=cfg.profile.name, seed=cfg.seed, device=str(device),
+                    clip=cfg.clip, env_json=environment())
+    summary = RunSummary()
+    plan = [(dname, ds, idx) for dname, ds in dsets for idx in range(len(ds) if count is None else min(count, len(ds)))]
+    summary.total = sum(len(meths) * (len(noises) if ds.has_ground_truth else 1) for _, ds, _ in plan)
+    bar = _progress_bar(summary.total)
+    try:
+        with _Interrupt() as stop:
+            for dname, ds, idx in plan:
+                image_id = ds.ids[idx]
+                image: HSImage | None = None
+                for model in (noises if ds.has_ground_truth else [None]):
+                    cells = []
+                    for mname, meth in meths.items():
+                        key = cell_key(meth, model, dname, image_id, cfg)
+                        if store.has(key) and not cfg.rerun:
+                            summary.skipped += 1
+                            bar.update(1)
+                            continue
+                        cells.append((key, mname, meth))
+                    if not cells:
+                        continue
+                    if image is None:
+                        image = _prepare(ds.get(image_id), crop)
+                        _save_reference(store, dname, image, ds.rgb_bands)
+                    noisy, sigma, noise_info, noise_dir = _noisy(store, dname, image, model, cfg.seed, ds.rgb_bands)
+                    for key, mname, meth in cells:
+                        if stop.requested:
+                            summary.interrupted = True
+                            return summary
+                        if not store.claim(key) and not cfg.rerun:
+                            summary.skipped += 1
+                            bar.update(1)
+                            continue
+                        row = _run_cell(meth, image, noisy, sigma, noise_info, noise_dir, key, model, dname,
+                                        cfg, device, store, run_id, ds.rgb_bands)
+                        store.put(row, replace=True)
+                        summary.done += 1
+                        if row["status"] != "ok":
+                            summary.failed.append((f"{mname} x {row['noise']} x {dname}/{image_id}", row["error"]))
+                        if verbose:
+                            bar.write(_cell_line(row))
+                        bar.update(1)
+    finally:
+        bar.close()
+        store.finish_run(run_id)
+        store.close()
+    return summary
+
+
+def cell_key(meth: Method, model: NoiseModel | None, dataset: str, image: str, cfg: RunConfig) -> str:
+    """The unique key of a cell: method identity, noise identity, data, seed and profile."""
+    ident = meth.describe()
+    return stable_hash({
+        "method": ident["method"], "version": ident["version"], "params": stable_hash(ident["params"]),
+        "noise": None if model is None else [model.name, model.params], "dataset": dataset, "image": image,
+        "seed": cfg.seed, "profile": cfg.profile.name, "crop": cfg.crop, "clip": cfg.clip, "sigma": cfg.sigma,
+    }, length=32)
+
+
+def _prepare(image: HSImage, crop: int | None) -> HSImage:
+    clean = None if image.clean is None else check_cube(center_crop(image.clean, crop), f"{image.id} clean cube")
+    noisy = None if image.noisy is None else check_cube(center_crop(image.noisy, crop), f"{image.id} noisy cube")
+    return HSImage(image.id, clean, noisy, image.wavelengths, image.meta)
+
+
+def _noisy(store: Store, dname: str, image: HSImage, model: NoiseModel | None, seed: int,
+           rgb: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
+    if model is None:
+        noisy, sigma, info, tag = image.noisy, None, {"real_noise": True}, "real"
+    elif image.noisy is not None and image.clean is not None:
+        sigma = np.asarray(image.meta.get("frozen_sigma")) if image.meta.get("frozen_sigma") is not None else None
+        noisy, info, tag = image.noisy, {"frozen": True}, f"{model.name}-frozen"
+    else:
+        sample = noisy_input(dname, image, model, seed)
+        noisy, sigma, info = sample.noisy, sample.sigma, sample.info
+        tag = f"{model.name}-{stable_hash(model.params, 8)}-s{seed}"
+    assert noisy is not None
+    noise_dir = f"{slug(dname)}/{slug(image.id)}/{slug(tag)}"
+    extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float32)}
+    store.save_artifact(f"{noise_dir}/noisy", **_views(noisy, rgb, store_cube=_small(noisy)), **extra)
+    return noisy, sigma, info, noise_dir
+
+
+def _save_reference(store: Store, dname: str, image: HSImage, rgb: tuple[int, int, int]) -> None:
+    if image.clean is not None:
+        store.save_artifact(f"{slug(dname)}/{slug(image.id)}/clean", **_views(image.clean, rgb, _small(image.clean)))
+
+
+def _small(cube: np.ndarray, limit: int = 4_200_000) -> bool:
+    return cube.size <= limit
+
+
+def _views(cube: np.ndarray, rgb: tuple[int, int, int], store_cube: bool) -> dict[str, np.ndarray]:
+    out = {"rowmean": cube.mean(axis=1).astype(np.float32), "colmean": cube.mean(axis=0).astype(np.float32),
+           "rgb_bands": np.asarray([min(b, cube.shape[2] - 1) for b in rgb], np.int16)}
+    if store_cube:
+        out["cube"] = cube.astype(np.float16)
+    return out
+
+
+def _run_cell(meth: Method, image: HSImage, noisy: np.ndarray, sigma: np.ndarray | None, noise_info: dict[str, Any],
+              noise_dir: str, key: str, model: NoiseModel | None, dname: str, cfg: RunConfig, device: Any,
+              store: Store, run_id: str, rgb: tuple[int, int, int]) -> dict[str, Any]:
+    ident = meth.describe()
+    h, w, b = noisy.shape
+    row: dict[str, Any] = {
+        "key": key, "run_id": run_id, "method": ident["method"], "method_version": ident["version"],
+        "family": meth.family, "params_json": ident["params"], "params_hash": stable_hash(ident["params"]),
+        "noise": "real" if model is None else model.spec(), "noise_params_json": {} if model is None else model.params,
+        "dataset": dname, "image": image.id, "seed": cfg.seed, "profile": cfg.profile.name,
+        "height": h, "width": w, "bands": b, "clip": cfg.clip, "device": str(device),
+        "sigma_json": None if sigma is None else [float(s) for s in sigma],
+    }
+    clean = image.clean if model is not None else None
+    meth.monitor = (lambda est: metrics.psnr(clean, np.clip(est, 0, 1) if cfg.clip else est)) \
+        if clean is not None and cfg.profile.trace else None
+    given = sigma if cfg.sigma == "oracle" else None
+    try:
+        with PeakMemory(device) as mem:
+            t0 = time.perf_counter()
+            est = meth.denoise(noisy, sigma=given, device=device)
+            elapsed = time.perf_counter() - t0
+        est = check_cube(est, f"{meth.name} output")
+        info = {"sigma_mode": cfg.sigma if given is not None else "estimate", "noise": noise_info, **meth.last_info}
+        row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
+                   info_json=info)
+        arrays = _views(est, rgb, _small(est))
+        if clean is not None:
+            scored = np.clip(est, 0, 1) if cfg.clip else est
+            values = metrics.evaluate(clean, scored, names=SCORED)
+            row.update({k: values.get(k) for k in SCORED}, metrics_json=values)
+            arrays["psnr_band"] = metrics.psnr_per_band(clean, scored).astype(np.float32)
+        row["artifact"] = store.save_artifact(f"{noise_dir}/{slug(meth.name)}-{row['params_hash']}", **arrays)
+    except KeyboardInterrupt:
+        store.release(key)
+        raise
+    except Exception as exc:  # noqa: BLE001 - one cell's failure must not stop the grid
+        row.update(status="failed", error=_one_line(exc), info_json={"traceback": traceback.format_exc(limit=8)})
+    finally:
+        meth.monitor = None
+    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return row
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _cell_line(row: dict[str, Any]) -> str:
+    score = f"PSNR {row['psnr']:.2f} dB" if row.get("psnr") is not None else row["status"]
+    if row["status"] != "ok":
+        score = f"FAILED {row['error']}"
+    return f"{row['method']:<16} {row['noise']:<12} {row['dataset']}/{row['image']:<14} {score}  " \
+           f"{row.get('time_s') or 0:.2f}s"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(text))
+
+
+def environment() -> dict[str, Any]:
+    """What a result depends on besides its inputs: versions, commit, machine."""
+    import os
+
+    import torch
+
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
+    for mod in ("scipy", "skimage", "timm", "bm4d"):
+        try:
+            versions[mod] = getattr(__import__(mod), "__version__", "?")
+        except ImportError:
+            pass
+    try:
+        from importlib.metadata import version
+
+        versions["hsi-bench"] = version("hsi-bench")
+    except Exception:  # noqa: BLE001 - not installed as a distribution
+        versions["hsi-bench"] = "source"
+    return {"versions": versions, "commit": _git_commit(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch_threads": torch.get_num_threads()}
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).resolve().parent)
+        return (out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="cell", dynamic_ncols=True, disable=None, file=sys.stderr)
+
