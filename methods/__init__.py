@@ -1,5 +1,8 @@
 """Registered denoisers. Each module registers itself; `create` builds one by name.
 
+Methods kept outside this package register themselves the same way from a module named in the
+``HSIBENCH_PLUGINS`` environment variable (comma list of importable modules).
+
 >>> import methods
 >>> m = methods.create("noisy")
 """
@@ -7,6 +10,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from typing import Any
 
@@ -45,8 +49,10 @@ def list_methods(pattern: str = "all") -> list[str]:
 
 def _import_all() -> None:
     for info in pkgutil.iter_modules(__path__):
-        if info.name != "base" and not info.name.startswith("_"):
+        if info.name not in ("base", "trainable") and not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
+    for plugin in filter(None, (p.strip() for p in os.environ.get("HSIBENCH_PLUGINS", "").split(","))):
+        importlib.import_module(plugin)
 
 
 _import_all()

@@ -1,0 +1,36 @@
+"""Methods only the runner tests register (via HSIBENCH_PLUGINS): a slow one and a failing one."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from methods import register
+from methods.base import Method
+
+
+@register("test.slow")
+class Slow(Method):
+    """Sleeps, then returns a mildly smoothed input: slow enough to be killed mid-grid."""
+
+    family = "reference"
+    description = "runner test: slow identity-like method"
+    defaults = {"seconds": float(os.environ.get("HSIBENCH_TEST_SLOW", "0.3"))}
+
+    def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        time.sleep(self.params["seconds"])
+        return 0.5 * noisy + 0.5 * np.roll(noisy, 1, axis=0)
+
+
+@register("test.broken")
+class Broken(Method):
+    """Always raises: checks that one failing cell does not stop the grid."""
+
+    family = "reference"
+    description = "runner test: always fails"
+
+    def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        raise RuntimeError("deliberate failure for the runner test")
