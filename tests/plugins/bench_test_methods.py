@@ -34,3 +34,18 @@ class Broken(Method):
 
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
         raise RuntimeError("deliberate failure for the runner test")
+
+
+@register("test.shrink")
+class Shrink(Method):
+    """Pulls the input towards its local mean; HSIBENCH_TEST_WORSEN=1 breaks it on purpose (gate test)."""
+
+    family = "reference"
+    description = "regression-gate test: a method that can be made worse without a version bump"
+
+    def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        smooth = (noisy + np.roll(noisy, 1, 0) + np.roll(noisy, -1, 0) + np.roll(noisy, 1, 1)
+                  + np.roll(noisy, -1, 1)) / 5
+        if os.environ.get("HSIBENCH_TEST_WORSEN") == "1":
+            smooth = smooth + 0.05
+        return smooth
