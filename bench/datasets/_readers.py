@@ -165,7 +165,10 @@ def band_png_files(folder: Path) -> list[Path]:
 
 
 def read_any(path: Path, *, what: str, key: str | None = None, layout: str = "auto") -> np.ndarray:
-    """Dispatch on the suffix: .mat, .npy/.npz, .tif/.tiff, .hdr (ENVI); a folder of per-band PNGs."""
+    """Dispatch on the suffix: .mat, .npy/.npz, .tif/.tiff, .hdr (ENVI); a folder of per-band PNGs.
+
+    ``layout="auto"`` means H x W x B except for TIFF, where a bands-first (planar) file is recognised.
+    """
     suffix = path.suffix.lower()
     if path.is_dir():
         return read_band_pngs(path, what=what)
@@ -181,7 +184,7 @@ def read_any(path: Path, *, what: str, key: str | None = None, layout: str = "au
         require(path, what)
         raise UsageError(f"{what}: unsupported file type {suffix or '(none)'} for {path}; "
                          f"expected one of {', '.join(CUBE_SUFFIXES)}")
-    return to_hwb(arr, layout=layout, what=f"{what}: {path}")
+    return to_hwb(arr, layout="hwb" if layout == "auto" else layout, what=f"{what}: {path}")
 
 
 def to_hwb(arr: np.ndarray, *, layout: str = "hwb", what: str) -> np.ndarray:

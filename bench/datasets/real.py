@@ -88,9 +88,13 @@ def _rgb(bands: int) -> tuple[int, int, int]:
 
 
 def file_dataset(name: str, files: list[Path], read: Reader, *, truth: bool = True,
-                 bands: int | None = None, wavelengths: np.ndarray | None = None,
-                 meta: dict[str, object] | None = None) -> Dataset:
-    """A dataset with one image per file; ``read`` returns the final H x W x B cube in [0, 1]."""
+                 bands: int | None = None, rgb: tuple[int, int, int] | None = None,
+                 wavelengths: np.ndarray | None = None, meta: dict[str, object] | None = None) -> Dataset:
+    """A dataset with one image per file; ``read`` returns the final H x W x B cube in [0, 1].
+
+    Without ``bands`` the first image is read once to learn the band count; ``rgb`` (the usual false
+    colour of the sensor) is used when the data has enough bands for it.
+    """
     stems = [f.stem for f in files]
     ids = stems if len(set(stems)) == len(stems) else [f.name for f in files]
     by_id = dict(zip(ids, files))
@@ -105,7 +109,9 @@ def file_dataset(name: str, files: list[Path], read: Reader, *, truth: bool = Tr
 
     if bands is None:
         bands = load_one(ids[0]).cube.shape[2] if ids else 31
-    return Dataset(name, ids, load_one, has_ground_truth=truth, rgb_bands=_rgb(bands),
+    if rgb is None or max(rgb) >= bands:
+        rgb = _rgb(bands)
+    return Dataset(name, ids, load_one, has_ground_truth=truth, rgb_bands=rgb,
                    wavelengths=wavelengths, meta=dict(meta or {}))
 
 
@@ -218,15 +224,13 @@ def houston2018(*, split: str = "test", data_root: str | None = None, crop: int 
     return Dataset("houston2018", ids, load_one, rgb_bands=(17, 10, 3), meta={"split": split, "crop": size})
 
 
-def _single_mat(name: str, key: str, bands: int, rgb: tuple[int, int, int]) -> Callable[..., Dataset]:
+def _single_mat(name: str, key: str, rgb: tuple[int, int, int]) -> Callable[..., Dataset]:
     def factory(*, split: str = "test", data_root: str | None = None) -> Dataset:
         if split != "test":
             raise UsageError(f"{name}: unknown split {split!r}; only test")
         files = _files(name, data_root)[:1]
-        ds = file_dataset(name, files, lambda p: minmax(read_mat(p, key, what=name), what=f"{name}: {p}"),
-                          bands=bands)
-        ds.rgb_bands = rgb
-        return ds
+        return file_dataset(name, files, lambda p: minmax(read_mat(p, key, what=name), what=f"{name}: {p}"),
+                            rgb=rgb)
 
     factory.__doc__ = f"{LOCATIONS[name].description}; one global min-max."
     return factory
@@ -234,9 +238,9 @@ def _single_mat(name: str, key: str, bands: int, rgb: tuple[int, int, int]) -> C
 
 register("indian_pines", groups=("real",), bands=200, description="Indian Pines corrected (AVIRIS), "
          "<root>/indian_pines/Indian_pines_corrected.mat")(
-    _single_mat("indian_pines", "indian_pines_corrected", 200, (50, 27, 17)))
+    _single_mat("indian_pines", "indian_pines_corrected", (50, 27, 17)))
 register("pavia", groups=("real",), bands=103, description="Pavia University (ROSIS), <root>/pavia/PaviaU.mat")(
-    _single_mat("pavia", "paviaU", 103, (55, 41, 12)))
+    _single_mat("pavia", "paviaU", (55, 41, 12)))
 
 
 def _urban_cube(path: Path) -> np.ndarray:
@@ -265,7 +269,7 @@ def urban(*, split: str = "test", data_root: str | None = None) -> Dataset:
         raise UsageError(f"urban: unknown split {split!r}; only test")
     files = _files("urban", data_root)[:1]
     return file_dataset("urban", files, lambda p: minmax(_urban_cube(p), what=f"urban: {p}"), truth=False,
-                        bands=210)
+                        rgb=(57, 27, 17))
 
 
 def _real_noise(name: str) -> Callable[..., Dataset]:
