@@ -1,0 +1,233 @@
+"""Paper-style result grids (DECSC paper Tables II-V) as plain data, rendered later to HTML/Markdown/LaTeX/CSV.
+
+A `Grid` has method columns grouped by family and rows keyed by labels (noise, image ...) plus a metric.
+Each row marks its best three methods (rank 1-3, ties share a rank); the Noisy reference column is shown
+but never ranked, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from reports.data import ABLATIONS, Results
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_better: bool
+    decimals: int
+    unit: str = ""
+
+    @property
+    def arrow(self) -> str:
+        return "↑" if self.higher_better else "↓"
+
+    def fmt(self, value: float | None) -> str:
+        """Paper style: PSNR with 2 decimals, SSIM/SAM with 4 and no leading zero."""
+        if value is None or math.isnan(value):
+            return "–"
+        text = f"{value:.{self.decimals}f}"
+        if self.key in ("ssim", "sam") and abs(value) < 1:
+            text = text.replace("0.", ".", 1)
+        return text
+
+
+METRICS = {
+    "psnr": Metric("psnr", "PSNR", True, 2, "dB"),
+    "ssim": Metric("ssim", "SSIM", True, 4),
+    "sam": Metric("sam", "SAM", False, 4, "rad"),
+}
+
+
+@dataclass
+class Row:
+    keys: tuple[str, ...]
+    metric: Metric
+    values: list[float | None]
+    counts: list[int]
+    ranks: list[int | None] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        """'*' where a mean covers fewer images than the most complete column of the row."""
+        full = max(self.counts, default=0)
+        return ["*" if 0 < n < full else "" for n in self.counts]
+
+
+@dataclass
+class Grid:
+    title: str
+    dataset: str
+    key_names: tuple[str, ...]
+    columns: list[str]
+    families: list[str]
+    rows: list[Row]
+    caption: str = ""
+
+    def family_spans(self) -> list[tuple[str, int]]:
+        """Consecutive (family, width) groups for a two-level header."""
+        spans: list[tuple[str, int]] = []
+        for fam in self.families:
+            if spans and spans[-1][0] == fam:
+                spans[-1] = (fam, spans[-1][1] + 1)
+            else:
+                spans.append((fam, 1))
+        return spans
+
+
+def rank_row(values: list[float | None], families: list[str], metric: Metric) -> list[int | None]:
+    """Competition ranks 1-3 of the displayed (rounded) values; reference columns and gaps get None."""
+    shown = [None if v is None or math.isnan(v) or fam == "reference" else round(v, metric.decimals)
+             for v, fam in zip(values, families)]
+    pool = [v for v in shown if v is not None]
+    ranks: list[int | None] = []
+    for v in shown:
+        if v is None:
+            ranks.append(None)
+            continue
+        better = sum(1 for o in pool if (o > v if metric.higher_better else o < v))
+        ranks.append(better + 1 if better < 3 else None)
+    return ranks
+
+
+def summary_grids(res: Results, *, noises: list[str] | None = None,
+                  metrics: tuple[str, ...] = ("psnr", "ssim", "sam")) -> list[Grid]:
+    """Tables II/III: per dataset with ground truth, rows noise x metric, mean over images per method."""
+    grids = []
+    for ds in res.datasets():
+        ok = res.ok[(res.ok["dataset"] == ds) & res.ok["psnr"].notna()]
+        if ok.empty:
+            continue
+        cols = _main_columns(res, ok)
+        fams = [res.family_of(c) for c in cols]
+        rows = []
+        for noise in [n for n in _unique(ok["noise"]) if noises is None or n in noises]:
+            sub = ok[ok["noise"] == noise]
+            for mk in metrics:
+                rows.append(_mean_row((noise,), sub, cols, fams, METRICS[mk]))
+        n_img = ok["image"].nunique()
+        grids.append(Grid(f"{ds}: mean over {n_img} image{'s' if n_img != 1 else ''}", ds, ("Noise",), cols,
+                          fams, rows, caption=_caption(ok)))
+    return grids
+
+
+def per_image_grids(res: Results, *, metrics: tuple[str, ...] = ("psnr", "ssim", "sam")) -> list[Grid]:
+    """Per-image results: per dataset with ground truth, rows noise x image x metric."""
+    grids = []
+    for ds in res.datasets():
+        ok = res.ok[(res.ok["dataset"] == ds) & res.ok["psnr"].notna()]
+        if ok.empty:
+            continue
+        cols = _main_columns(res, ok)
+        fams = [res.family_of(c) for c in cols]
+        rows = []
+        for noise in _unique(ok["noise"]):
+            for image in _unique(ok["image"]):
+                sub = ok[(ok["noise"] == noise) & (ok["image"] == image)]
+                if sub.empty:
+                    continue
+                for mk in metrics:
+                    rows.append(_mean_row((noise, image), sub, cols, fams, METRICS[mk]))
+        grids.append(Grid(f"{ds}: per image", ds, ("Noise", "Image"), cols, fams, rows,
+                          caption="Means over seeds where a cell ran with several."))
+    return grids
+
+
+def ablation_grid(res: Results, dataset: str) -> Grid | None:
+    """Table V: DECSC with each module removed beside the full model(s), when such rows exist."""
+    ok = res.ok[(res.ok["dataset"] == dataset) & res.ok["psnr"].notna()]
+    cols = [c for c in res.columns(ok) if c.split("#")[0].startswith("decsc")]
+    if not any(c.split("#")[0] in ABLATIONS for c in cols):
+        return None
+    full = [c for c in cols if c.split("#")[0] not in ABLATIONS]
+    cols = full + [c for c in cols if c not in full]
+    fams = ["hybrid"] * len(cols)
+    rows = []
+    for noise in _unique(ok["noise"]):
+        sub = ok[ok["noise"] == noise]
+        if not set(sub["column"]) & {c for c in cols if c.split("#")[0] in ABLATIONS}:
+            continue
+        for mk in ("psnr", "ssim", "sam"):
+            rows.append(_mean_row((noise,), sub, cols, fams, METRICS[mk]))
+    caption = ("Module switched off (✗) per column: " + "; ".join(
+        f"{c}: {ABLATIONS.get(c.split('#')[0], 'none (full model)')}" for c in cols))
+    return Grid(f"{dataset}: ablation", dataset, ("Noise",), cols, fams, rows, caption=caption)
+
+
+def complexity_table(res: Results, dataset: str) -> list[dict[str, Any]]:
+    """Table IV: per method its parameters, FLOPs, time per image, peak memory and device (from the rows)."""
+    ok = res.ok[res.ok["dataset"] == dataset]
+    out = []
+    for col in res.columns(ok):
+        sub = ok[ok["column"] == col]
+        infos = [i for i in sub["info"] if isinstance(i, dict)]
+        params = _first(i.get("params_count") for i in infos)
+        flops = _first(i.get("flops") for i in infos)
+        mem = sub["peak_mem_bytes"].dropna()
+        kinds = sorted({str(k) for k in sub["mem_kind"].dropna()})
+        out.append({
+            "method": col, "family": res.family_of(col),
+            "params": _si(params, "") if params is not None else "–",
+            "flops": _si(flops, "FLOPs") if flops is not None else "–",
+            "time_s": f"{sub['time_s'].mean():.3g}" if sub["time_s"].notna().any() else "–",
+            "time_n": int(sub["time_s"].notna().sum()),
+            "peak_mem": f"{mem.max() / 2**20:.1f} MiB ({'/'.join(kinds)})" if len(mem) else "–",
+            "device": ", ".join(sorted({str(d) for d in sub["device"].dropna()})) or "–",
+            "size": _sizes(sub),
+        })
+    return out
+
+
+def _main_columns(res: Results, ok: pd.DataFrame) -> list[str]:
+    """Every method but the DECSC ablation variants, which have their own table (Table V)."""
+    cols = res.columns(ok)
+    main = [c for c in cols if c.split("#")[0] not in ABLATIONS]
+    return main or cols
+
+
+def _mean_row(keys: tuple[str, ...], sub: pd.DataFrame, cols: list[str], fams: list[str], metric: Metric) -> Row:
+    values: list[float | None] = []
+    counts: list[int] = []
+    for col in cols:
+        vals = sub.loc[sub["column"] == col, metric.key].dropna()
+        values.append(float(vals.mean()) if len(vals) else None)
+        counts.append(int(sub.loc[sub["column"] == col, "image"].nunique()) if len(vals) else 0)
+    return Row(keys, metric, values, counts, rank_row(values, fams, metric))
+
+
+def _caption(ok: pd.DataFrame) -> str:
+    sizes = _sizes(ok)
+    clip = sorted({int(c) for c in ok["clip"].dropna()})
+    clip_txt = {(): "not recorded", (0,): "estimates not clipped", (1,): "estimates clipped to [0, 1]"}.get(
+        tuple(clip), "mixed clipping")
+    return f"Images {sizes}; SAM in radians; {clip_txt}; * = mean over fewer images than other methods."
+
+
+def _sizes(sub: pd.DataFrame) -> str:
+    dims = {(int(h), int(w), int(b)) for h, w, b in zip(sub["height"], sub["width"], sub["bands"])
+            if not any(pd.isna(x) for x in (h, w, b))}
+    return ", ".join(f"{h}×{w}×{b}" for h, w, b in sorted(dims)) or "of unrecorded size"
+
+
+def _first(values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _si(value: Any, unit: str) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= factor:
+            return f"{v / factor:.2f} {prefix}{unit}".strip()
+    return f"{v:.0f} {unit}".strip()
+
+
+def _unique(series: pd.Series) -> list[str]:
+    return [str(v) for v in dict.fromkeys(series.tolist())]
