@@ -123,7 +123,8 @@ def test_generation_is_bit_identical_across_processes(tmp_path: Path) -> None:
                              text=True, check=True)
         digests.append(out.stdout)
     assert digests[0] == digests[1] and digests[0].count("\n") == 2
-    cached = [hashlib.sha256(p.read_bytes()).hexdigest() for run in "ab" for p in sorted((tmp_path / run).rglob("*.npy"))]
+    cached = [hashlib.sha256(p.read_bytes()).hexdigest()
+              for run in "ab" for p in sorted((tmp_path / run).rglob("*.npy"))]
     assert cached[:2] == cached[2:]
 
 

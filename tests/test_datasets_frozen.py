@@ -105,3 +105,20 @@ def test_list_and_check_report_present_data(tmp_path: Path) -> None:
     assert any(d == "pavia" and ok and detail.startswith("readable, 5 x 6 x 7") for d, ok, detail in by)
     assert any(d == "indian_pines" and not ok and "cannot read" in detail for d, ok, detail in by)
     assert any(d.startswith("frozen:") and ok and "checksum ok" in detail for d, ok, detail in by)
+
+
+def test_data_cli_list_check_freeze(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli import main
+
+    out = tmp_path / "frozen" / "rs"
+    assert main(["data", "freeze", "scenes-rs", "noniid-95", str(out), "--images", "coffee", "--crop", "8"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["images"][0]["id"] == "coffee"
+    capsys.readouterr()
+    assert main(["data", "list", "--data-root", str(tmp_path), "--json"]) == 0
+    listed = {r["name"]: r["present"] for r in json.loads(capsys.readouterr().out)}
+    assert listed["scenes31"] and not listed["pavia"] and f"frozen:{out}" in listed
+    assert main(["data", "check", "--data-root", str(tmp_path)]) == 0
+    (tmp_path / "pavia").mkdir()
+    (tmp_path / "pavia" / "PaviaU.mat").write_bytes(b"broken")
+    assert main(["data", "check", "--data-root", str(tmp_path)]) == 1
+    assert "FAIL" in capsys.readouterr().out

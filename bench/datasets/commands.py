@@ -10,11 +10,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+import bench.datasets.embedded  # noqa: F401  (registers the default sets before the loaders below)
 from bench.arrays import center_crop
 from bench.datasets import load
 from bench.datasets._cache import atomic_write, sha256_bytes, sha256_file
 from bench.datasets.base import Dataset, HSImage, cache_dir, data_root as _root
-from bench.datasets.frozen import FORMAT, MANIFEST, read_frozen_image, read_manifest
+from bench.datasets.frozen import FORMAT, MANIFEST
 from bench.datasets.real import LOCATIONS, found_files
 from bench.errors import BenchError, UsageError
 

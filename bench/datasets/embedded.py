@@ -154,15 +154,19 @@ def _open(name: str, table: dict[str, list[_Scene]], split: str, rgb_bands: tupl
                    meta={"split": split, "synthetic": True})
 
 
-@register("scenes31", groups=("embedded",), bands=31, description="31-band 400-700 nm cubes from "
-          "scikit-image photos and earthlib/ColorChecker spectra (synthetic-from-real)")
+_REFERENCE = "scikit-image sample photos; earthlib spectral library (MIT); colour-science reflectance data"
+
+
+@register("scenes31", groups=("embedded",), kind="embedded", reference=_REFERENCE, bands=31,
+          description="31-band 400-700 nm cubes from scikit-image photos and earthlib/ColorChecker spectra "
+                      "(synthetic-from-real)")
 def scenes31(*, split: str = "test", data_root: str | None = None, **options: object) -> Dataset:
     """The default embedded set (ICVL band sampling; false colour from bands 31/17/2 one-based)."""
     return _open("scenes31", _SCENES31, split, (30, 16, 1), options)
 
 
-@register("scenes-rs", groups=("embedded",), bands=90, description="90-band 400-2450 nm cubes from "
-          "scikit-image photos and earthlib spectra (synthetic-from-real)")
+@register("scenes-rs", groups=("embedded",), kind="embedded", reference=_REFERENCE, bands=90,
+          description="90-band 400-2450 nm cubes from scikit-image photos and earthlib spectra (synthetic-from-real)")
 def scenes_rs(*, split: str = "test", data_root: str | None = None, **options: object) -> Dataset:
     """Wide-range embedded set (every second earthlib band) for band counts other than 31."""
     wavelengths = _library("scenes-rs")[2]

@@ -71,7 +71,7 @@ def read_frozen_image(folder: Path, entry: dict[str, Any], manifest: dict[str, A
     return HSImage(entry["id"], gt, noisy=noisy, wavelengths=None if wl is None else np.asarray(wl), meta=meta)
 
 
-@register("frozen", groups=("files",), description="a folder written by `bench data freeze`: frozen:DIR")
+@register("frozen", groups=("files",), kind="files", description="a folder written by `bench data freeze`: frozen:DIR")
 def frozen(*, split: str = "test", data_root: str | None = None, path: str | None = None) -> Dataset:
     """Stored clean/noisy pairs; the runner feeds the stored ``input`` instead of drawing noise."""
     if not path:

@@ -141,7 +141,8 @@ def _icvl_files(folder: Path, split: str, which: str) -> tuple[list[Path], str]:
     return every, f"every .mat in the folder (none of QRNN3D {_ICVL_LISTS[which]} present)"
 
 
-@register("icvl", groups=("real",), bands=31, description="ICVL (Arad & Ben-Shahar, ECCV 2016), <root>/icvl/*.mat")
+@register("icvl", groups=("real",), bands=31, kind="real", description="ICVL natural scenes, <root>/icvl/*.mat",
+          reference="Arad & Ben-Shahar, ECCV 2016, doi:10.1007/978-3-319-46478-7_2")
 def icvl(*, split: str = "test", data_root: str | None = None, protocol: str = "qrnn3d",
          subset: str | None = None) -> Dataset:
     """ICVL radiance cubes (key ``rad``) prepared by a named protocol.
@@ -173,7 +174,9 @@ def icvl(*, split: str = "test", data_root: str | None = None, protocol: str = "
                         meta={"protocol": protocol, "list": source, "split": split})
 
 
-@register("cave", groups=("real",), bands=31, description="CAVE (Yasuma et al. 2010), <root>/cave/<scene>/*_NN.png")
+@register("cave", groups=("real",), bands=31, kind="real",
+          description="CAVE multispectral scenes, <root>/cave/<scene>/*_NN.png",
+          reference="Yasuma et al., IEEE TIP 2010, doi:10.1109/TIP.2010.2046811")
 def cave(*, split: str = "test", data_root: str | None = None) -> Dataset:
     """CAVE scenes, 31 band PNGs 400-700 nm at 512 x 512, one global min-max per scene (all images: test)."""
     if split != "test":
@@ -192,7 +195,9 @@ def cave(*, split: str = "test", data_root: str | None = None) -> Dataset:
 
 
 @register("houston2018", groups=("real",), bands=46,
-          description="Houston 2018 (GRSS DFC), <root>/houston2018/*.tif|*.hdr|*.mat, last 46 bands")
+          kind="real",
+          description="Houston 2018, <root>/houston2018/*.tif|*.hdr|*.mat, last 46 bands",
+          reference="2018 IEEE GRSS Data Fusion Contest, doi:10.1109/JSTARS.2019.2911113")
 def houston2018(*, split: str = "test", data_root: str | None = None, crop: int | str = 512) -> Dataset:
     """Last 46 bands; ``test``: the centre ``crop`` square; ``train``: the columns left and right of it."""
     if split not in ("test", "train"):
@@ -236,10 +241,12 @@ def _single_mat(name: str, key: str, rgb: tuple[int, int, int]) -> Callable[...,
     return factory
 
 
-register("indian_pines", groups=("real",), bands=200, description="Indian Pines corrected (AVIRIS), "
-         "<root>/indian_pines/Indian_pines_corrected.mat")(
+register("indian_pines", groups=("real",), bands=200, kind="real", description="Indian Pines corrected (AVIRIS), "
+         "<root>/indian_pines/Indian_pines_corrected.mat", reference="Purdue University Research Repository, "
+         "doi:10.4231/R7RX991C")(
     _single_mat("indian_pines", "indian_pines_corrected", (50, 27, 17)))
-register("pavia", groups=("real",), bands=103, description="Pavia University (ROSIS), <root>/pavia/PaviaU.mat")(
+register("pavia", groups=("real",), bands=103, kind="real",
+         description="Pavia University (ROSIS), <root>/pavia/PaviaU.mat", reference="ROSIS, University of Pavia")(
     _single_mat("pavia", "paviaU", (55, 41, 12)))
 
 
@@ -262,7 +269,9 @@ def _urban_cube(path: Path) -> np.ndarray:
 
 
 @register("urban", groups=("real", "real-noise"), bands=210,
-          description="HYDICE Urban, <root>/urban/Urban_F210.mat; real noise, no ground truth")
+          kind="real-noise",
+          description="HYDICE Urban, <root>/urban/Urban_F210.mat; real noise, no ground truth",
+          reference="HYDICE airborne sensor, Urban scene (210 bands)")
 def urban(*, split: str = "test", data_root: str | None = None) -> Dataset:
     """HYDICE Urban (210 bands, 307 x 307), stored bands x pixels in column-major pixel order."""
     if split != "test":
@@ -285,9 +294,11 @@ def _real_noise(name: str) -> Callable[..., Dataset]:
     return factory
 
 
-register("eo1", groups=("real", "real-noise"), description="EO-1 Hyperion sub-image(s), <root>/eo1/*; real noise")(
+register("eo1", groups=("real", "real-noise"), kind="real-noise", reference="EO-1 Hyperion (USGS)",
+         description="EO-1 Hyperion sub-image(s), <root>/eo1/*; real noise")(
     _real_noise("eo1"))
-register("gf5", groups=("real", "real-noise"), description="GF-5 sub-image(s), <root>/gf5/*; real noise")(
+register("gf5", groups=("real", "real-noise"), kind="real-noise", reference="GaoFen-5 AHSI",
+         description="GF-5 sub-image(s), <root>/gf5/*; real noise")(
     _real_noise("gf5"))
 
 
@@ -317,9 +328,9 @@ def _path_set(name: str, suffixes: tuple[str, ...]) -> Callable[..., Dataset]:
     return factory
 
 
-register("envi", groups=("files",), description="ENVI cube(s): envi:PATH (.hdr file or folder)")(
+register("envi", groups=("files",), kind="files", description="ENVI cube(s): envi:PATH (.hdr file or folder)")(
     _path_set("envi", (".hdr",)))
-register("tiff", groups=("files",), description="TIFF cube(s): tiff:PATH (file or folder)")(
+register("tiff", groups=("files",), kind="files", description="TIFF cube(s): tiff:PATH (file or folder)")(
     _path_set("tiff", (".tif", ".tiff")))
-register("npy", groups=("files",), description="NumPy cube(s): npy:PATH (.npy/.npz file or folder)")(
+register("npy", groups=("files",), kind="files", description="NumPy cube(s): npy:PATH (.npy/.npz file or folder)")(
     _path_set("npy", (".npy", ".npz")))
