@@ -39,6 +39,15 @@ def _header_wavelengths(hdr: Path) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
+def earthlib_wavelengths() -> np.ndarray:
+    """The 180 earthlib band centres in nm (400-2450, water-absorption bands absent)."""
+    hdr = _earthlib_dir() / "spectra.sli.hdr"
+    if not hdr.is_file():
+        raise DataError(f"earthlib: missing library file {hdr}")
+    return _header_wavelengths(hdr)
+
+
+@functools.lru_cache(maxsize=1)
 def earthlib_library() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """All earthlib spectra as ``(spectra N x 180 float64, wavelengths nm, level-3 class per spectrum)``."""
     root = _earthlib_dir()

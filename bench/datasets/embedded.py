@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.datasets import register
 from bench.datasets._cache import cached_array
-from bench.datasets._spectra import VISIBLE, earthlib_library, visible_colour_samples
+from bench.datasets._spectra import VISIBLE, earthlib_library, earthlib_wavelengths, visible_colour_samples
 from bench.datasets._synth import synthesize
 from bench.datasets.base import Dataset, HSImage, cache_dir
 from bench.errors import DataError, UsageError
@@ -121,6 +121,10 @@ def _library(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, 
     return visible, spectra[:, ::2], wavelengths[::2], classes
 
 
+def _wavelengths(name: str) -> np.ndarray:
+    return VISIBLE.copy() if name == "scenes31" else earthlib_wavelengths()[::2].copy()
+
+
 def _generate(name: str, scene: _Scene) -> np.ndarray:
     visible, full, _, classes = _library(name)
     pool = None
@@ -142,7 +146,7 @@ def _open(name: str, table: dict[str, list[_Scene]], split: str, rgb_bands: tupl
     if split not in table:
         raise UsageError(f"dataset {name}: unknown split {split!r}; choose from {', '.join(table)}")
     scenes = {s.id: s for s in table[split]}
-    wavelengths = _library(name)[2]
+    wavelengths = _wavelengths(name)
 
     def load_one(image_id: str) -> HSImage:
         scene = scenes[image_id]
@@ -169,6 +173,6 @@ def scenes31(*, split: str = "test", data_root: str | None = None, **options: ob
           description="90-band 400-2450 nm cubes from scikit-image photos and earthlib spectra (synthetic-from-real)")
 def scenes_rs(*, split: str = "test", data_root: str | None = None, **options: object) -> Dataset:
     """Wide-range embedded set (every second earthlib band) for band counts other than 31."""
-    wavelengths = _library("scenes-rs")[2]
+    wavelengths = _wavelengths("scenes-rs")
     rgb = tuple(int(np.abs(wavelengths - nm).argmin()) for nm in (700.0, 560.0, 410.0))
     return _open("scenes-rs", _SCENES_RS, split, rgb, options)  # type: ignore[arg-type]
