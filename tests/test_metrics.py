@@ -186,3 +186,12 @@ def test_torch_path_rejects_bad_tensors():
         metrics.torch_ssim(x, torch.full_like(x, float("nan")))
     with pytest.raises(DataError):
         metrics.torch_sam(x[0], x[0])
+
+
+def test_torch_ssim_and_psnr_are_differentiable():
+    import torch
+
+    clean = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    est = (clean + 0.1 * torch.randn_like(clean)).requires_grad_(True)
+    (metrics.torch_ssim(clean, est).sum() + metrics.torch_psnr(clean, est).sum()).backward()
+    assert est.grad is not None and torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0

@@ -2,9 +2,12 @@
 
 Defaults follow SPEC section 3; other published conventions are registered as ``metric@convention``.
 
->>> from bench import metrics
->>> metrics.evaluate(clean, est)                      # {"psnr": ..., "ssim": ..., "sam": ...}
->>> metrics.evaluate(clean, est, "default,ssim@qrnn3d", clip=True)
+Usage::
+
+    from bench import metrics
+    metrics.evaluate(clean, est)                         # {"psnr": ..., "ssim": ..., "sam": ...}
+    metrics.evaluate(clean, est, "default,ssim@qrnn3d", clip=True)
+    metrics.spec("sam").unit                             # "rad"
 
 The torch versions (``torch_psnr``, ``torch_ssim``, ``torch_sam``) live in `bench.metrics.tensor` and are
 imported on first use, so importing this package does not import torch.
