@@ -110,10 +110,28 @@ def _runs(runs: pd.DataFrame) -> list[dict[str, Any]]:
             "profile": r.get("profile") or "", "seed": "" if data.is_missing(r.get("seed")) else r.get("seed"),
             "device": r.get("device") or env.get("device", ""), "clip": _clip_text(r.get("clip")),
             "command": r.get("command") or "", "commit": env.get("commit", ""),
-            "versions": ", ".join(f"{k} {env[k]}" for k in ("python", "torch", "numpy") if k in env),
-            "cpu": env.get("cpu", ""),
+            "versions": ", ".join(f"{k} {v}" for k, v in _versions(env).items()),
+            "machine": _machine(env),
         })
     return out
+
+
+def _versions(env: dict[str, Any]) -> dict[str, Any]:
+    """Package versions, whether the run recorded them flat or under ``versions``."""
+    nested = env.get("versions") if isinstance(env.get("versions"), dict) else {}
+    flat = {k: env[k] for k in ("python", "torch", "numpy") if k in env}
+    return {**flat, **nested}
+
+
+def _machine(env: dict[str, Any]) -> str:
+    parts = [str(env[k]) for k in ("cpu", "platform") if env.get(k)]
+    if env.get("cpu_count"):
+        parts.append(f"{env['cpu_count']} CPU cores")
+    if env.get("torch_threads"):
+        parts.append(f"{env['torch_threads']} torch threads")
+    if env.get("cuda"):
+        parts.append(f"CUDA {env['cuda']}")
+    return ", ".join(parts)
 
 
 def _meta(res: Results) -> dict[str, str]:

@@ -73,8 +73,9 @@ def build_sections(res: Results, choice: Choice) -> list[Section]:
         if ok.empty:
             continue
         image, noise = _subject(ok, choice)
-        sec = Section(ds, res.has_ground_truth(ds), image, noise, summaries.get(ds), per_image.get(ds),
-                      ablation_grid(res, ds), complexity_table(res, ds))
+        truth = res.has_ground_truth(ds)
+        sec = Section(ds, truth, image, noise, summaries.get(ds), per_image.get(ds), ablation_grid(res, ds),
+                      complexity_table(res, ds) if truth else [])
         if not sec.has_ground_truth:
             sec.notes.append("No ground truth for this dataset (real noise): images and row-mean profiles only.")
         _figures(res, ok, sec, choice)

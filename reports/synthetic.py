@@ -23,7 +23,7 @@ DEFAULT_METHODS: tuple[tuple[str, str, str, float], ...] = (
     ("bm4d", "model-driven", "1", 0.30),
     ("lrmr", "model-driven", "1", 0.45),
     ("e3dtv", "model-driven", "1", 0.24),
-    ("t3sc", "data-driven", "1", 0.16),
+    ("t3sc", "hybrid", "1", 0.16),
     ("decsc", "hybrid", "2", 0.10),
     ("decsc.noswin", "hybrid", "1", 0.13),
 )
@@ -92,7 +92,7 @@ def _row(st: Store, run_id: str, dataset: str, image: str, noise: str, name: str
         info = {"iterations": iters, "relative_residual": float(res[-1]), "residual_trace": res.tolist(),
                 "psnr_trace": (psnr_final - 6.0 * np.exp(-np.arange(iters) / 2.5)).tolist(), "converged": True,
                 "params_count": 4_290_000, "flops": 2.1e11}
-    elif family == "data-driven":
+    elif name.startswith("t3sc"):
         info = {"params_count": 832_256}
     ssim = _ssim(clean, est)
     return {**ident, "status": "ok", "psnr": float(psnr_band.mean()), "ssim": ssim, "sam": _sam(clean, est),
@@ -188,12 +188,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
-def _env() -> dict[str, str]:
+def _env() -> dict[str, object]:
     def ver(pkg: str) -> str:
         try:
             return importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             return "absent"
 
-    return {"python": platform.python_version(), "numpy": ver("numpy"), "torch": ver("torch"),
-            "commit": "synthetic", "cpu": platform.processor() or platform.machine(), "device": "cpu"}
+    return {"commit": "synthetic", "cpu_count": 2, "cuda": None, "platform": platform.platform(), "torch_threads": 1,
+            "versions": {"python": platform.python_version(), "numpy": ver("numpy"), "torch": ver("torch")}}

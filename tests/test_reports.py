@@ -23,7 +23,7 @@ METHODS = (
     ("noisy", "reference", "1", 1.0),
     ("bm4d", "model-driven", "1", 0.30),
     ("lrmr", "model-driven", "1", 0.45),
-    ("t3sc", "data-driven", "1", 0.16),
+    ("sert", "data-driven", "1", 0.16),
     ("decsc", "hybrid", "2", 0.10),
     ("decsc.noatt", "hybrid", "1", 0.13),
 )
@@ -34,7 +34,7 @@ NOISES = ("noniid-95", "corr")
 def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("store")
     return write_synthetic_store(root, images=2, size=16, bands=8, noises=NOISES, methods=METHODS,
-                                 real_dataset="realnoise", failed_cell=True, old_version_of="t3sc")
+                                 real_dataset="realnoise", failed_cell=True, old_version_of="sert")
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +62,24 @@ def test_rank_row_marks_best_three_with_ties_and_direction() -> None:
 def test_summary_means_match_the_rows(store_dir: Path) -> None:
     df = store.load(store_dir)
     grid = next(g for g in summary_grids(load_results(store_dir)) if g.dataset == "scenes31")
-    assert grid.columns == ["noisy", "bm4d", "lrmr", "t3sc", "decsc"]  # family order; ablation has its own table
+    assert grid.columns == ["noisy", "bm4d", "lrmr", "sert", "decsc"]  # family order; ablation has its own table
     assert [(r.keys[0], r.metric.key) for r in grid.rows] == [(n, m) for n in NOISES for m in ("psnr", "ssim", "sam")]
-    ok = df[(df.status == "ok") & (df.method == "t3sc") & (df.method_version == "1") & (df.noise == "corr")]
+    ok = df[(df.status == "ok") & (df.method == "sert") & (df.method_version == "1") & (df.noise == "corr")]
     row = next(r for r in grid.rows if r.keys == ("corr",) and r.metric.key == "psnr")
-    assert row.values[grid.columns.index("t3sc")] == pytest.approx(ok.psnr.mean())
+    assert row.values[grid.columns.index("sert")] == pytest.approx(ok.psnr.mean())
     assert row.ranks[grid.columns.index("decsc")] == 1 and row.ranks[grid.columns.index("noisy")] is None
 
 
 def test_markdown_table_marks_ranks_and_notes_hidden_versions_and_failures(store_dir: Path) -> None:
     text = tables(store.load(store_dir), "md")
     lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
-    assert lines[0] == "| Noise | Metric | noisy | bm4d | lrmr | t3sc | decsc |"
+    assert lines[0] == "| Noise | Metric | noisy | bm4d | lrmr | sert | decsc |"
     psnr = next(ln for ln in lines if ln.startswith("| noniid-95 | PSNR ↑"))
-    noisy, bm4d, lrmr, t3sc, decsc = [c.strip() for c in psnr.strip(" |").split("|")][2:]
-    assert decsc.startswith("**") and t3sc.startswith("<u>") and re.fullmatch(r"\*[0-9.]+\*", bm4d)
+    noisy, bm4d, lrmr, sert, decsc = [c.strip() for c in psnr.strip(" |").split("|")][2:]
+    assert decsc.startswith("**") and sert.startswith("<u>") and re.fullmatch(r"\*[0-9.]+\*", bm4d)
     assert re.fullmatch(r"[0-9.]+", lrmr) and re.fullmatch(r"[0-9.]+", noisy)
     assert "SAM ↓" in text and "SSIM ↑" in text
-    assert "t3sc version 0" in text and "GoDec did not converge" in text
+    assert "sert version 0" in text and "GoDec did not converge" in text
     assert "realnoise" in text and "### scenes31: ablation" in text
 
 
@@ -108,7 +108,7 @@ def test_csv_is_tidy_and_full_precision(store_dir: Path) -> None:
 @pytest.mark.parametrize("fmt", ["md", "latex", "csv", "html"])
 def test_every_format_names_every_reported_method(store_dir: Path, fmt: str) -> None:
     text = tables(store.load(store_dir), fmt)
-    for name in ("noisy", "bm4d", "lrmr", "t3sc", "decsc", "decsc.noatt"):
+    for name in ("noisy", "bm4d", "lrmr", "sert", "decsc", "decsc.noatt"):
         assert name in text
 
 
@@ -127,7 +127,7 @@ def test_html_is_self_contained_with_tables_figures_and_metadata(report: str) ->
     summary = report.split('class="results summary"')[1].split("</table>")[0]
     assert summary.count('class="data-row') == len(NOISES) * 3
     assert 'class="num rank1"' in summary and 'class="num rank2"' in summary and 'class="num rank3"' in summary
-    for text in ("Complexity and cost", "4.29 M", "Failed cells", "GoDec did not converge", "t3sc (version 0)",
+    for text in ("Complexity and cost", "4.29 M", "Failed cells", "GoDec did not converge", "sert (version 0)",
                  "No ground truth", "Run metadata", "python", "not clipped", "radians"):
         assert text in report
 
