@@ -46,7 +46,7 @@ _GROUND = ("soil", "sand", "dirt", "gravel")
 
 _SCENES31: dict[str, list[_Scene]] = {
     "test": [
-        _Scene("astronaut", "astronaut.png", (96, 96, 256, 256)),
+        _Scene("astronaut", "astronaut.png", (42, 92, 256, 256)),
         _Scene("coffee", "coffee.png", (72, 172, 256, 256)),
         _Scene("chelsea", "chelsea.png", (22, 112, 256, 256)),
         _Scene("rocket", "rocket.jpg", (150, 192, 256, 256)),
