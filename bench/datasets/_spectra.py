@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,10 +78,19 @@ def _sample(sd: object, wavelengths: np.ndarray) -> np.ndarray:
     return np.asarray(sd.values, dtype=np.float64)[idx]  # type: ignore[attr-defined]
 
 
+def _colour() -> Any:
+    try:
+        import colour
+    except ImportError:
+        raise DataError("colour-science: not installed; it is needed to generate the embedded scene sets "
+                        "(pip install colour-science)") from None
+    return colour
+
+
 @functools.lru_cache(maxsize=1)
 def visible_colour_samples() -> np.ndarray:
     """ColorChecker and CIE test-colour reflectances on the 31-band visible grid (K x 31)."""
-    import colour
+    colour = _colour()
     from colour.quality.datasets import SDS_TCS
 
     sds = list(colour.SDS_COLOURCHECKERS["BabelColor Average"].values()) + list(SDS_TCS["CIE 1995"].values())
@@ -90,7 +100,7 @@ def visible_colour_samples() -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def render_matrix() -> np.ndarray:
     """3 x 31 matrix taking a 400-700 nm reflectance to linear sRGB under D65 (white reflector -> ~1)."""
-    import colour
+    colour: Any = _colour()
 
     cmfs = colour.MSDS_CMFS["CIE 1931 2 Degree Standard Observer"]
     grid = np.asarray(cmfs.wavelengths)
