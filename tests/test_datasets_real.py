@@ -186,3 +186,12 @@ def test_path_sets_report_missing_and_bad_input(tmp_path: Path) -> None:
     np.save(tmp_path / "nan.npy", bad)
     with pytest.raises(DataError, match="NaN"):
         datasets.load(f"npy:{tmp_path / 'nan.npy'}")
+
+
+def test_unknown_loader_options_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="dataset icvl: does not take option"):
+        datasets.load("icvl:colour=1", data_root=str(tmp_path))
+    with pytest.raises(UsageError, match="dataset pavia: does not take a path"):
+        datasets.load("pavia:/x/y.mat", data_root=str(tmp_path))
+    with pytest.raises(UsageError, match="icvl: unknown protocol 'hsi'"):
+        datasets.load("icvl:protocol=hsi", data_root=str(tmp_path))

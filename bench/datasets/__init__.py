@@ -8,6 +8,7 @@ indexable sequence of `HSImage`. Names may carry options in the CLI form ``name:
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from typing import Any
 
@@ -35,7 +36,21 @@ def load(name: str, *, split: str = "test", data_root: str | None = None, **opti
         else:
             raise UsageError(f"malformed dataset option {item!r} in {name!r}")
     entry = registry.get(base)
-    return entry.obj(split=split, data_root=data_root, **drop_none(options))
+    options = drop_none(options)
+    _check_options(base, entry.obj, options)
+    return entry.obj(split=split, data_root=data_root, **options)
+
+
+def _check_options(name: str, factory: Any, options: dict[str, Any]) -> None:
+    """Reject options the factory does not take with a one-line `UsageError` instead of a TypeError."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [p for p in params if p not in ("split", "data_root")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        what = "a path" if unknown == ["path"] else f"option(s) {', '.join(unknown)}"
+        raise UsageError(f"dataset {name}: does not take {what}; known options: {', '.join(known) or 'none'}")
 
 
 def _import_all() -> None:
