@@ -3,7 +3,7 @@
 3 images x 5 noise models x 7 methods at 64 x 64 x 31, plus one no-ground-truth dataset. The budget is
 30 s on the 2-core CPU; the script exits 1 when a build takes longer.
 
-    python benchmarks/bench_report.py [--out runs/bench-report] [--repeat 2]
+    python -m benchmarks.bench_report [--out runs/bench-report] [--repeat 2]   (from the repository root)
 """
 
 from __future__ import annotations

@@ -157,9 +157,9 @@ def convergence_figure(traces: list[tuple[str, list[float] | None, list[float] |
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.4, 3.0))
     for label, psnr, resid in traces:
         if psnr:
-            ax1.plot(np.arange(1, len(psnr) + 1), psnr, marker=".", lw=1.0, label=label)
+            ax1.plot(np.arange(1, len(psnr) + 1), _finite(psnr), marker=".", lw=1.0, label=label)
         if resid:
-            ax2.semilogy(np.arange(1, len(resid) + 1), resid, marker=".", lw=1.0, label=label)
+            ax2.semilogy(np.arange(1, len(resid) + 1), _finite(resid), marker=".", lw=1.0, label=label)
     ax1.set(xlabel="iteration", ylabel="PSNR (dB)", title="PSNR of the iterate")
     ax2.set(xlabel="iteration", ylabel="relative residual", title="fixed-point residual")
     for ax in (ax1, ax2):
@@ -171,6 +171,12 @@ def convergence_figure(traces: list[tuple[str, list[float] | None, list[float] |
     fig.set_size_inches(8.4, 3.0 + 0.2 * rows)
     fig.tight_layout(rect=(0, 0.07 * rows / (1 + 0.07 * rows) + 0.02, 1, 1))
     return _png(fig)
+
+
+def _finite(values: list[float]) -> np.ndarray:
+    """Non-finite entries (a diverged iterate) become gaps instead of breaking the axis scale."""
+    arr = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(arr), arr, np.nan)
 
 
 def _png(fig: plt.Figure) -> bytes:

@@ -168,6 +168,8 @@ def complexity_table(res: Results, dataset: str) -> list[dict[str, Any]]:
         infos = [i for i in sub["info"] if isinstance(i, dict)]
         params = _first(i.get("params_count") for i in infos)
         flops = _first(i.get("flops") for i in infos)
+        iters = [float(i["iterations"]) for i in infos if isinstance(i.get("iterations"), (int, float))]
+        conv = [bool(i["converged"]) for i in infos if "converged" in i]
         mem = sub["peak_mem_bytes"].dropna()
         kinds = sorted({str(k) for k in sub["mem_kind"].dropna()})
         out.append({
@@ -177,6 +179,8 @@ def complexity_table(res: Results, dataset: str) -> list[dict[str, Any]]:
             "time_s": f"{sub['time_s'].mean():.3g}" if sub["time_s"].notna().any() else "–",
             "time_n": int(sub["time_s"].notna().sum()),
             "peak_mem": f"{mem.max() / 2**20:.1f} MiB ({'/'.join(kinds)})" if len(mem) else "–",
+            "iterations": (f"{sum(iters) / len(iters):.1f}" + (f" ({sum(conv)}/{len(conv)} converged)" if conv else "")
+                           if iters else "–"),
             "device": ", ".join(sorted({str(d) for d in sub["device"].dropna()})) or "–",
             "size": _sizes(sub),
         })

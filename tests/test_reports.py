@@ -128,8 +128,18 @@ def test_html_is_self_contained_with_tables_figures_and_metadata(report: str) ->
     assert summary.count('class="data-row') == len(NOISES) * 3
     assert 'class="num rank1"' in summary and 'class="num rank2"' in summary and 'class="num rank3"' in summary
     for text in ("Complexity and cost", "4.29 M", "Failed cells", "GoDec did not converge", "sert (version 0)",
-                 "No ground truth", "Run metadata", "python", "not clipped", "radians"):
+                 "No ground truth", "Run metadata", "python", "not clipped", "radians", "12.0 (4/4 converged)"):
         assert text in report
+    per_image = report.split('class="results per-image"')[1].split("</table>")[0]
+    assert per_image.count('class="data-row') == len(NOISES) * 2 * 3
+
+
+def test_convergence_figure_tolerates_a_diverged_iterate() -> None:
+    from reports.figures import _finite, convergence_figure
+
+    assert [str(v) for v in _finite([0.5, float("inf"), -float("inf"), 2.0])] == ["0.5", "nan", "nan", "2.0"]
+    png = convergence_figure([("decsc · corr", [30.0, 31.0, float("nan")], [0.5, float("inf"), 1e-3])])
+    assert png.startswith(b"\x89PNG") and len(png) > 5_000
 
 
 def test_figures_default_to_first_image_and_noise_with_most_methods(store_dir: Path) -> None:
