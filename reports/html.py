@@ -16,6 +16,7 @@ from bench.errors import UsageError
 from reports import data
 from reports.data import Results, load_results
 from reports.grid import Grid
+from reports.render import tables
 from reports.sections import Choice, build_sections, check_choice
 
 METRIC_CONVENTIONS = (
@@ -34,6 +35,8 @@ def build_html(store_dir: str | os.PathLike[str], out_path: str | os.PathLike[st
     """Write the HTML report of the store at ``store_dir``; returns the file written.
 
     ``out_path`` is a file or a folder (``index.html`` inside); default ``<store_dir>/report/index.html``.
+    The same tables go beside it as ``tables.md``, ``tables.tex`` (booktabs) and ``tables.csv`` (tidy,
+    per-image rows included).
     ``image``/``noise`` choose what the figures show (default: first image, the noise model with most
     methods), ``band`` the row-mean profile band, ``bands`` the zero-based false-colour triplet.
     """
@@ -44,7 +47,11 @@ def build_html(store_dir: str | os.PathLike[str], out_path: str | os.PathLike[st
     check_choice(res, choice)
     dest = _destination(Path(store_dir), out_path)
     sections = build_sections(res, choice)
-    html = render(res, sections, build_s=time.perf_counter() - started)
+    companions = {fmt: dest.with_name(f"tables.{ext}") for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv"))}
+    for fmt, path in companions.items():
+        _write_atomic(path, tables(res, fmt, per_image=fmt == "csv"))
+    html = render(res, sections, build_s=time.perf_counter() - started,
+                  downloads={fmt: p.name for fmt, p in companions.items()})
     _write_atomic(dest, html)
     return dest
 
@@ -54,12 +61,12 @@ def grid_html(grid: Grid) -> str:
     return _env().get_template("grid.html.j2").module.grid_table(grid, "summary")
 
 
-def render(res: Results, sections: list, *, build_s: float) -> str:
+def render(res: Results, sections: list, *, build_s: float, downloads: dict[str, str] | None = None) -> str:
     template = _env().get_template("report.html.j2")
     return template.render(
         title=f"hsi-bench report: {res.root.name}", store=str(res.root), sections=sections,
         failed=_failed(res), hidden=res.hidden_versions, runs=_runs(res.runs), meta=_meta(res),
-        conventions=METRIC_CONVENTIONS,
+        conventions=METRIC_CONVENTIONS, downloads=downloads or {},
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), build_s=f"{build_s:.1f}")
 
 

@@ -135,9 +135,9 @@ def _scene(rng: np.random.Generator, size: int, bands: int) -> np.ndarray:
     dist = (yy[..., None] - centres[:, 0]) ** 2 + (xx[..., None] - centres[:, 1]) ** 2
     labels = dist.argmin(-1)
     wl = np.linspace(0, 1, bands)
-    spectra = np.stack([0.2 + 0.6 * np.clip(rng.uniform(0.2, 0.8) + 0.4 * np.sin(2 * np.pi * (wl * rng.uniform(0.3, 1.2)
-                                                                                        + rng.uniform())), 0, 1)
-                        for _ in range(n_mat)])
+    level = rng.uniform(0.2, 0.8, (n_mat, 1))
+    freq, phase = rng.uniform(0.3, 1.2, (n_mat, 1)), rng.uniform(0, 1, (n_mat, 1))
+    spectra = 0.2 + 0.6 * np.clip(level + 0.4 * np.sin(2 * np.pi * (wl * freq + phase)), 0, 1)
     shade = 0.75 + 0.25 * np.sin(6 * xx + 3 * yy)[..., None]
     return (spectra[labels] * shade).astype(np.float32)
 
@@ -154,7 +154,7 @@ def _sigma(noise: str, bands: int, rng: np.random.Generator) -> np.ndarray:
 
 def _arrays(cube: np.ndarray, with_cube: bool) -> dict[str, np.ndarray]:
     out = {"rowmean": cube.mean(axis=1).astype(np.float32), "colmean": cube.mean(axis=0).astype(np.float32),
-           "rgb_bands": np.array([30, 16, 1]) if cube.shape[2] > 30 else np.array([cube.shape[2] - 1, cube.shape[2] // 2, 0])}
+           "rgb_bands": np.asarray([min(b, cube.shape[2] - 1) for b in (30, 16, 1)], np.int16)}
     if with_cube:
         out["cube"] = cube.astype(np.float16)
     return out

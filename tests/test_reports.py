@@ -159,9 +159,14 @@ def test_large_images_fall_back_to_profiles(tmp_path: Path) -> None:
     assert any("row-mean profiles only" in n for n in sec.notes)
 
 
-def test_report_never_needs_methods_and_writes_atomically(store_dir: Path, tmp_path: Path) -> None:
+def test_report_writes_atomically_with_text_tables_beside(store_dir: Path, tmp_path: Path) -> None:
     dest = build_html(store_dir, tmp_path / "r" / "page.html")
-    assert dest.name == "page.html" and [p.name for p in dest.parent.iterdir()] == ["page.html"]
+    assert dest.name == "page.html"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["page.html", "tables.csv", "tables.md", "tables.tex"]
+    assert (dest.parent / "tables.tex").read_text().startswith("% requires")
+    per_image = [r for r in csv.DictReader(io.StringIO((dest.parent / "tables.csv").read_text())) if r["image"] != "mean"]
+    assert {r["image"] for r in per_image} == {"scene00", "scene01"}
+    assert 'href="tables.tex"' in dest.read_text()
 
 
 @pytest.mark.parametrize("kwargs, message", [
