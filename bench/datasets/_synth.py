@@ -64,8 +64,11 @@ def _colour_cube(lin: np.ndarray, labels: np.ndarray, visible: np.ndarray, full:
     n = int(labels.max()) + 1
     lib_rgb = visible @ render_matrix().T
     means = _segment_means(lin, labels, n)
-    dist = ((_chroma(means)[:, None, :] - _chroma(lib_rgb)[None, :, :]) ** 2).sum(axis=2)
-    nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    seg_c, lib_c = _chroma(means), _chroma(lib_rgb)
+    dist = sum((seg_c[:, c:c + 1] - lib_c[None, :, c]) ** 2 for c in range(3))
+    part = np.argpartition(dist, k, axis=1)[:, :k]
+    rows = np.arange(n)[:, None]
+    nearest = part[rows, np.argsort(dist[rows, part], axis=1, kind="stable")]
     gain = np.zeros((n, k, 3))
     prior = np.zeros((n, k, k))
     base = np.zeros((n, k))
