@@ -85,6 +85,11 @@ def from_frame(df: pd.DataFrame, *, root: str | Path = ".", runs: pd.DataFrame |
     if not all_versions:
         df, hidden = _newest_versions(df)
     df = df.copy()
+    mixed = df.groupby("dataset")["profile"].nunique()
+    for ds in mixed[mixed > 1].index:
+        # crops differ between profiles, so their scores are never averaged together
+        rows = df["dataset"] == ds
+        df.loc[rows, "dataset"] = ds + "@" + df.loc[rows, "profile"].astype(str)
     df["family"] = df["family"].where(df["family"].notna(), "reference")
     df["column"] = _column_labels(df)
     for col in ("psnr", "ssim", "sam", "ergas", "time_s", "peak_mem_bytes"):

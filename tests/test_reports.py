@@ -8,6 +8,7 @@ import io
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench import store
@@ -191,6 +192,27 @@ def test_missing_empty_and_unwritable(tmp_path: Path, store_dir: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(UsageError, match="cannot create report folder"):
         build_html(store_dir, blocker / "report")
+
+
+def test_profiles_are_never_averaged_together(store_dir: Path) -> None:
+    df = store.load(store_dir)
+    smoke = df[df.dataset == "scenes31"].copy()
+    smoke["profile"] = "smoke"
+    smoke["psnr"] = 99.0
+    text = tables(pd.concat([df, smoke], ignore_index=True), "md")
+    assert "### scenes31@smoke: mean over 2 images" in text and "### scenes31@standard: mean over 2 images" in text
+    standard = text.split("### scenes31@standard")[1].split("###")[0]
+    assert "99.00" not in standard
+
+
+def test_store_with_only_failures_lists_them(tmp_path: Path) -> None:
+    with store.Store(tmp_path) as st:
+        st.put({"key": "k1", "method": "lrmr", "method_version": "1", "family": "model-driven", "params_json": {},
+                "params_hash": "h", "noise": "corr", "noise_params_json": {}, "dataset": "scenes31", "image": "a",
+                "seed": 0, "profile": "smoke", "status": "failed", "error": "MemoryError: out of memory"})
+    text = tables(store.load(tmp_path), "md")
+    assert "No cell with ground-truth scores finished yet." in text and "MemoryError: out of memory" in text
+    assert "MemoryError: out of memory" in build_html(tmp_path).read_text()
 
 
 def test_cli_prints_markdown_by_default_and_writes_html(store_dir: Path, tmp_path: Path,
