@@ -46,11 +46,13 @@ class Results:
         return _unique(self.rows["dataset"])
 
     def columns(self, frame: pd.DataFrame | None = None) -> list[str]:
-        """Method columns in paper order: reference first, then model-driven, data-driven, hybrid."""
+        """Method columns in paper order: reference first, then model-driven, data-driven, hybrid; within a
+        family alphabetical, with DECSC ("ours" in the paper) and then its ablations last."""
         frame = self.rows if frame is None else frame
         fam = dict(zip(self.rows["column"], self.rows["family"]))
         cols = _unique(frame["column"])
-        return sorted(cols, key=lambda c: (_family_rank(fam.get(c)), c != "noisy", _ablation_last(c), c))
+        return sorted(cols, key=lambda c: (_family_rank(fam.get(c)), c != "noisy", c.startswith("decsc"),
+                                           _ablation_last(c), c))
 
     def family_of(self, column: str) -> str:
         match = self.rows.loc[self.rows["column"] == column, "family"]
