@@ -37,6 +37,9 @@ class TrainableMethod(Method):
     trainable: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
     inference_params: ClassVar[frozenset[str]] = frozenset({"checkpoint", "tile", "overlap", "clamp", "batch"})
+    #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
+    #: milestones, gamma, val_images, val_crop).
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, name: str | None = None, **params: Any) -> None:
         super().__init__(name, **params)

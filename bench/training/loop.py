@@ -1,0 +1,259 @@
+"""The training loop behind ``bench train``: resumable, seeded, time-budgeted, exporting shippable checkpoints.
+
+State lives in ``out`` (default ``runs/train/<method>/``): ``state.pt`` (model, optimiser, scheduler, RNG
+states, epoch, log and the best weights so far) written atomically at every epoch end, ``best.pt`` +
+``best.json`` (the best-validation weights as a checkpoint), and ``log.csv``. Running the same command again
+continues from ``state.pt``; on CPU with one thread the result equals an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import methods
+from bench import datasets
+from bench.arrays import center_crop
+from bench.cells import noisy_input
+from bench.datasets.base import Dataset, HSImage
+from bench.errors import DataError, UsageError
+from bench.training.sampler import PatchSampler, parse_noise_list
+from methods.base import resolve_device
+from methods.trainable import (CHECKPOINT_DIR, TrainableMethod, atomic_torch_save, load_checkpoint,
+                               save_checkpoint)
+
+#: Defaults used where neither the caller nor the method's ``train_defaults`` says otherwise.
+TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 8, "lr": 1e-4, "steps_per_epoch": 100,
+                                  "milestones": (), "gamma": 0.5, "val_images": 2, "val_crop": 128}
+_CONFIG_KEYS = ("method", "arch", "dataset", "noise", "seed", "batch_size", "patch", "lr", "steps_per_epoch",
+                "milestones", "gamma", "val_images", "val_crop", "init", "val_noise")
+_LOG_FIELDS = ("epoch", "loss", "val_psnr", "lr", "seconds")
+
+
+def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "blind-mix", epochs: int | None = None,
+          max_minutes: float | None = None, init: str | None = None, out: str | os.PathLike[str] | None = None,
+          seed: int = 0, device: Any = None, batch_size: int | None = None, patch: int = 64,
+          lr: float | None = None, steps_per_epoch: int | None = None, val_images: int | None = None,
+          val_crop: int | None = None, milestones: Sequence[int] | None = None, gamma: float | None = None,
+          val_noise: str | None = None, params: dict[str, Any] | None = None, export: str | None = None,
+          progress: bool = True) -> Path:
+    """Train the registered trainable ``method`` and return the path of its best-validation checkpoint.
+
+    ``dataset`` is a registered name (its ``train`` split trains, its ``val`` split validates) or a `Dataset`
+    of training images (validation then uses the last one). Unset options come from the method's
+    ``train_defaults``, then `TRAIN_DEFAULTS`. ``noise`` is a comma list of noise specs sampled uniformly per
+    patch; validation uses ``val_noise`` (default: the same list). ``max_minutes`` stops at the first epoch
+    boundary where another epoch would overrun the budget. ``export`` writes
+    ``methods/checkpoints/<export>.pt`` (+ .json) and that path is returned instead.
+    """
+    model = methods.create(method, **(params or {}))
+    if not isinstance(model, TrainableMethod):
+        raise UsageError(f"method {method!r} is not trainable")
+    cfg = _resolve_config(model, dict(epochs=epochs, batch_size=batch_size, lr=lr, steps_per_epoch=steps_per_epoch,
+                                      val_images=val_images, val_crop=val_crop, milestones=milestones, gamma=gamma))
+    ds_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
+    cfg.update(method=method, arch=model.arch(), dataset=ds_name, noise=noise, seed=int(seed), patch=int(patch),
+               init=str(init) if init else None, val_noise=val_noise or noise)
+    out_dir = Path(out) if out is not None else Path("runs") / "train" / method
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+
+    noises = parse_noise_list(noise)
+    train_set = dataset if isinstance(dataset, Dataset) else datasets.load(dataset, split="train")
+    cubes = [_checked(img.clean, ds_name, img.id) for img in train_set]
+    sampler = PatchSampler(cubes, noises, patch=patch)
+    if sampler.bands != int(model.params["bands"]):
+        raise DataError(f"{ds_name}: training images have {sampler.bands} bands, {method} is built for "
+                        f"{model.params['bands']}")
+    val = _validation_set(None if isinstance(dataset, Dataset) else ds_name, ds_name,
+                          parse_noise_list(cfg["val_noise"]), cfg, seed=int(seed), fallback=cubes)
+
+    net, opt, sched, rng, state = _start(model, cfg, out_dir, dev, init)
+    log: list[dict[str, Any]] = state["log"]
+    best: dict[str, Any] = state["best"]
+    started = time.monotonic()
+    last_epoch_s = 0.0
+    for epoch in range(state["epoch"] + 1, cfg["epochs"] + 1):
+        if max_minutes is not None and last_epoch_s and \
+                time.monotonic() - started + last_epoch_s > 60.0 * max_minutes:
+            break
+        t0 = time.monotonic()
+        loss = _run_epoch(model, net, opt, sampler, rng, cfg, dev, epoch=epoch, progress=progress)
+        lr_used = opt.param_groups[0]["lr"]
+        sched.step()
+        psnr = _validate(model, net, val, dev)
+        last_epoch_s = time.monotonic() - t0
+        log.append({"epoch": epoch, "loss": loss, "val_psnr": psnr, "lr": lr_used, "seconds": round(last_epoch_s, 3)})
+        if psnr > best["psnr"]:
+            best = {"psnr": psnr, "epoch": epoch,
+                    "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}}
+            save_checkpoint(out_dir / "best.pt", best["state_dict"], _manifest(model, cfg, best, epoch))
+        _save_state(out_dir, net, opt, sched, rng, epoch, log, best, cfg)
+        _write_log(out_dir / "log.csv", log)
+    if best["state_dict"] is None:
+        raise DataError(f"{method}: no epoch was trained (epochs={cfg['epochs']}, state in {out_dir})")
+    done = log[-1]["epoch"] if log else 0
+    manifest = _manifest(model, cfg, best, done)
+    save_checkpoint(out_dir / "best.pt", best["state_dict"], manifest)
+    if export:
+        target = CHECKPOINT_DIR / f"{export}.pt"
+        save_checkpoint(target, best["state_dict"], manifest)
+        return target
+    return out_dir / "best.pt"
+
+
+def _resolve_config(model: TrainableMethod, given: dict[str, Any]) -> dict[str, Any]:
+    own = getattr(model, "train_defaults", {}) or {}
+    cfg = {k: (given.get(k) if given.get(k) is not None else own.get(k, TRAIN_DEFAULTS[k])) for k in TRAIN_DEFAULTS}
+    cfg["milestones"] = [int(m) for m in cfg["milestones"]]
+    for key in ("epochs", "batch_size", "steps_per_epoch", "val_images", "val_crop"):
+        cfg[key] = int(cfg[key])
+        if cfg[key] < 1:
+            raise UsageError(f"train: {key} must be >= 1, got {cfg[key]}")
+    cfg["lr"], cfg["gamma"] = float(cfg["lr"]), float(cfg["gamma"])
+    return cfg
+
+
+def _checked(cube: np.ndarray | None, dataset: str, image_id: str) -> np.ndarray:
+    if cube is None:
+        raise DataError(f"{dataset}/{image_id}: no clean cube to train on")
+    return cube
+
+
+def _validation_set(registered: str | None, dataset: str, noises: list, cfg: dict[str, Any], *, seed: int,
+                    fallback: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fixed (noisy, clean) validation pairs: centre crops of the val split under every training noise.
+
+    Without a val split, the last training image is used. The noisy inputs come from `noisy_input`, so they
+    are the same bytes in every run with this seed.
+    """
+    images: list[HSImage] = []
+    if registered is not None:
+        try:
+            images = list(datasets.load(registered, split="val"))[:cfg["val_images"]]
+        except UsageError:
+            images = []
+    if not images:
+        images = [HSImage(id="train-last", clean=fallback[-1])]
+    pairs = []
+    for img in images:
+        crop = HSImage(id=img.id, clean=np.ascontiguousarray(center_crop(img.clean, cfg["val_crop"])))
+        for model in noises:
+            pairs.append((noisy_input(dataset, crop, model, seed).noisy, crop.clean))
+    return pairs
+
+
+def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torch.device, init: str | None):
+    """Build (or resume) network, optimiser, scheduler and RNG; returns them with the progress state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg["seed"])
+        net = model.build_network()
+    if init:
+        src = model.checkpoint_path() if init == "default" else _init_path(init)
+        weights, manifest = load_checkpoint(src)
+        model.check_manifest(manifest, src)
+        net.load_state_dict(weights)
+    net.to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg["milestones"], gamma=cfg["gamma"])
+    rng = np.random.default_rng(cfg["seed"])
+    state: dict[str, Any] = {"epoch": 0, "log": [], "best": {"psnr": -np.inf, "epoch": 0, "state_dict": None}}
+    path = out_dir / "state.pt"
+    if path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        old = {k: saved["config"].get(k) for k in _CONFIG_KEYS}
+        new = {k: cfg.get(k) for k in _CONFIG_KEYS}
+        if old != new:
+            diff = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in _CONFIG_KEYS if old[k] != new[k])
+            raise UsageError(f"{path} was written by a different training setup ({diff}); use another --out")
+        net.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        rng.bit_generator.state = saved["np_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        state = {"epoch": saved["epoch"], "log": saved["log"], "best": saved["best"]}
+    return net, opt, sched, rng, state
+
+
+def _init_path(ref: str) -> Path:
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    if (CHECKPOINT_DIR / f"{ref}.pt").is_file():
+        return CHECKPOINT_DIR / f"{ref}.pt"
+    raise UsageError(f"--init: checkpoint {ref!r} not found (neither a file nor a shipped name)")
+
+
+def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Optimizer, sampler: PatchSampler,
+               rng: np.random.Generator, cfg: dict[str, Any], dev: torch.device, *, epoch: int,
+               progress: bool) -> float:
+    net.train()
+    total = 0.0
+    bar = tqdm(range(cfg["steps_per_epoch"]), desc=f"epoch {epoch}/{cfg['epochs']}", disable=not progress,
+               leave=False, dynamic_ncols=True)
+    for _ in bar:
+        noisy, clean = sampler.batch(cfg["batch_size"], rng)
+        noisy, clean = noisy.to(dev), clean.to(dev)
+        loss = model.training_loss(net, noisy, clean)
+        if not torch.isfinite(loss):
+            raise DataError(f"{model.name}: training loss became {float(loss)} at epoch {epoch}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach())
+        bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+    return total / cfg["steps_per_epoch"]
+
+
+def _validate(model: TrainableMethod, net: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarray]],
+              dev: torch.device) -> float:
+    """Mean over validation pairs of the band-averaged PSNR (peak 1) of the network's output."""
+    net.eval()
+    scores = []
+    with torch.no_grad():
+        for noisy, clean in val:
+            x = torch.from_numpy(noisy.transpose(2, 0, 1)[None].copy()).to(dev)
+            est = model.apply_network(net, x)[0].permute(1, 2, 0).double().cpu().numpy()
+            if model.params.get("clamp"):
+                est = np.clip(est, 0.0, 1.0)
+            mse = np.mean((est - clean.astype(np.float64)) ** 2, axis=(0, 1))
+            scores.append(float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12)))))
+    return float(np.mean(scores))
+
+
+def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any], epochs_done: int) -> dict[str, Any]:
+    n_params = sum(int(v.numel()) for v in best["state_dict"].values())
+    return {**model.manifest_base(), "dataset": cfg["dataset"], "noise": cfg["noise"],
+            "val_noise": cfg["val_noise"], "epochs": epochs_done,
+            "best_epoch": best["epoch"], "best_val_psnr": round(float(best["psnr"]), 4), "seed": cfg["seed"],
+            "parameters": n_params, "init": cfg["init"],
+            "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
+                                              "val_images", "val_crop")},
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _save_state(out_dir: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                rng: np.random.Generator, epoch: int, log: list[dict[str, Any]], best: dict[str, Any],
+                cfg: dict[str, Any]) -> None:
+    atomic_torch_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                       "np_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch,
+                       "log": log, "best": best, "config": cfg}, out_dir / "state.pt")
+
+
+def _write_log(path: Path, log: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_LOG_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(log)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)

@@ -1,0 +1,126 @@
+"""T3SC: the paper's parameter count, shapes on odd sizes, learning on a tiny patch set, layer algebra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import methods
+from methods.t3sc import LowRankSCLayer, T3SCNet, soft_threshold
+from methods.trainable import save_checkpoint
+
+TINY = {"codes0": 6, "steps0": 3, "codes1": 10, "steps1": 2}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+@pytest.mark.parametrize("bands,expected", [(31, 832_256), (191, 862_976)])
+def test_paper_parameter_count(bands: int, expected: int) -> None:
+    assert _count(methods.create("t3sc", bands=bands).build_network()) == expected
+
+
+def test_small_variant_is_smaller_and_registered() -> None:
+    small = methods.create("t3sc.small")
+    assert methods.registry.get("t3sc.small").meta["family"] == "hybrid"
+    assert 0 < _count(small.build_network()) < _count(methods.create("t3sc").build_network()) // 4
+
+
+@pytest.mark.parametrize("hw", [(5, 5), (13, 17), (32, 31)])
+def test_forward_shape_on_odd_sizes(hw: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    net = T3SCNet(7, **TINY)
+    x = torch.rand(2, 7, *hw)
+    y = net(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_constant_input_is_kept() -> None:
+    """Input and patch centring: a spatially constant cube is reconstructed exactly by the means."""
+    net = T3SCNet(5, **TINY).eval()
+    x = torch.linspace(0.2, 0.8, 5).view(1, 5, 1, 1).expand(1, 5, 12, 12).contiguous()
+    torch.testing.assert_close(net(x), x, rtol=0, atol=1e-6)
+
+
+def test_factored_dictionary_matches_full_atoms() -> None:
+    layer = LowRankSCLayer(4, 3, rank=2, kernel=3, steps=1, patch_centring=False)
+    atoms = layer.dictionary("C")
+    expected = torch.einsum("cir,crs->cis", layer.C_spectral, layer.C_spatial).view(3, 4, 3, 3)
+    torch.testing.assert_close(atoms, expected)
+    x = torch.rand(1, 4, 8, 8)
+    alpha, _ = layer.encode(x)
+    lam = layer.thresholds[0].view(1, -1, 1, 1)
+    torch.testing.assert_close(alpha, soft_threshold(F.conv2d(x, atoms), lam))
+
+
+def test_soft_threshold() -> None:
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0])
+    assert soft_threshold(x, torch.tensor(1.0)).tolist() == [-1.0, 0.0, 0.0, 0.0, 1.0]
+
+
+def test_thresholds_per_step_and_code_start_at_1e_3() -> None:
+    net = T3SCNet(31)
+    assert net.layer0.thresholds.shape == (12, 64) and net.layer1.thresholds.shape == (5, 1024)
+    assert torch.all(net.layer1.thresholds == 1e-3)
+    assert net.layer0.kernel == 1 and net.layer1.kernel == 5 and net.layer1.rank == 3 and net.layer0.rank == 1
+
+
+def test_a_few_training_steps_lower_the_loss() -> None:
+    torch.manual_seed(0)
+    m = methods.create("t3sc.small", bands=6, **TINY)
+    net = m.build_network()
+    g = torch.Generator().manual_seed(1)
+    yy, xx = torch.meshgrid(torch.linspace(0, 3, 16), torch.linspace(0, 3, 16), indexing="ij")
+    clean = (0.5 + 0.3 * torch.sin(xx + yy)).expand(4, 6, 16, 16) * torch.linspace(0.7, 1, 6).view(1, 6, 1, 1)
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=g)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    with torch.no_grad():
+        first = float(m.training_loss(net, noisy, clean))
+    for _ in range(15):
+        opt.zero_grad()
+        loss = m.training_loss(net, noisy, clean)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(m.training_loss(net, noisy, clean)) < 0.7 * first
+
+
+def test_noise_level_estimator_option() -> None:
+    net = T3SCNet(6, estimator=True, **TINY).eval()
+    assert _count(net) > _count(T3SCNet(6, **TINY))
+    x = torch.rand(1, 6, 20, 20)
+    assert net(x).shape == x.shape and 0 < net.last_info["band_weight_min"] <= 1
+
+
+def test_band_mismatch_is_data_error() -> None:
+    from bench.errors import DataError
+
+    m = methods.create("t3sc.small", bands=6, **TINY)
+    with pytest.raises(DataError, match="6 bands, input has 5"):
+        m.apply_network(m.build_network(), torch.rand(1, 5, 8, 8))
+
+
+@pytest.mark.parametrize("clamp,expected", [(True, 1.0), (False, 1.2)])
+def test_output_clamping(tmp_path: Path, clamp: bool, expected: float) -> None:
+    """A constant cube passes through T3SC unchanged, so a value above 1 shows whether outputs are clamped."""
+    m = methods.create("t3sc.small", bands=6, **TINY)
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, m.build_network().state_dict(), m.manifest_base())
+    run = methods.create("t3sc.small", bands=6, checkpoint=str(path), clamp=clamp, **TINY)
+    out = run.denoise(np.full((10, 9, 6), 1.2, dtype=np.float32), device="cpu")
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert run.last_info["clamped"] is clamp and run.last_info["checkpoint"]["name"] == "c"

@@ -1,0 +1,210 @@
+"""bench train: seeded sampler, resumable loop (interrupt + rerun == uninterrupted), checkpoints, manifests."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+import torch
+
+import methods
+from bench.datasets.base import Dataset, HSImage
+from bench.errors import DataError, UsageError
+from bench.training import PatchSampler, add_train_arguments, parse_noise_list, run_train, train
+from bench.training import loop as loop_mod
+from methods.trainable import TrainableMethod, file_sha256, load_checkpoint, save_checkpoint
+
+BANDS = 6
+TINY = {"bands": BANDS, "codes0": 6, "steps0": 2, "codes1": 8, "steps1": 2, "tile": 16, "overlap": 4}
+FAST = dict(noise="noniid-55", epochs=3, batch_size=2, patch=16, steps_per_epoch=2, val_crop=16, lr=1e-2,
+            params=TINY, progress=False)
+
+
+def _cube(seed: int, size: int = 28) -> np.ndarray:
+    """A smooth, spectrally correlated cube in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    base = 0.5 + 0.3 * np.sin(6 * xx + seed) * np.cos(4 * yy)
+    spec = np.linspace(0.6, 1.0, BANDS) + 0.05 * rng.standard_normal(BANDS)
+    return np.clip(base[..., None] * spec, 0, 1).astype(np.float32)
+
+
+@pytest.fixture
+def tiny_set() -> Dataset:
+    cubes = {f"img{i}": _cube(i) for i in range(3)}
+    return Dataset("tinyset", list(cubes), lambda i: HSImage(id=i, clean=cubes[i]))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)[0]
+
+
+def test_sampler_is_seeded_and_augments(tiny_set: Dataset) -> None:
+    cubes = [im.clean for im in tiny_set]
+    sampler = PatchSampler(cubes, parse_noise_list("noniid-55,mixture"), patch=12)
+    a = sampler.batch(3, np.random.default_rng(5))
+    b = sampler.batch(3, np.random.default_rng(5))
+    c = sampler.batch(3, np.random.default_rng(6))
+    assert a[0].shape == (3, BANDS, 12, 12) and a[0].dtype == torch.float32
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])
+    assert float(a[1].min()) >= 0 and float(a[1].max()) <= 1
+    assert not torch.equal(a[0], a[1])
+
+
+def test_noise_list_parsing() -> None:
+    models = parse_noise_list("noniid-95,mixture,noniid:smax=20,smin=5")
+    assert [m.name for m in models] == ["noniid-95", "mixture", "noniid"]
+    assert models[2].params["smax"] == 20 and models[2].params["smin"] == 5
+    with pytest.raises(UsageError):
+        parse_noise_list("noniid-95,,mixture")
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tiny_set: Dataset, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = train("t3sc.small", dataset=tiny_set, out=tmp_path / "whole", **FAST)
+
+    real_validate = loop_mod._validate
+    calls = {"n": 0}
+
+    def crash_in_epoch_2(*args: Any, **kwargs: Any) -> float:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "_validate", crash_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train("t3sc.small", dataset=tiny_set, out=tmp_path / "cut", **FAST)
+    monkeypatch.setattr(loop_mod, "_validate", real_validate)
+    assert torch.load(tmp_path / "cut" / "state.pt", weights_only=False)["epoch"] == 1
+
+    resumed = train("t3sc.small", dataset=tiny_set, out=tmp_path / "cut", **FAST)
+    for key, value in _weights(whole).items():
+        assert torch.equal(value, _weights(resumed)[key]), key
+    s_whole = torch.load(tmp_path / "whole" / "state.pt", weights_only=False)
+    s_cut = torch.load(tmp_path / "cut" / "state.pt", weights_only=False)
+    assert s_cut["epoch"] == s_whole["epoch"] == 3
+    for key, value in s_whole["model"].items():
+        assert torch.equal(value, s_cut["model"][key]), key
+    assert [r["loss"] for r in s_cut["log"]] == [r["loss"] for r in s_whole["log"]]
+
+
+def test_max_minutes_stops_at_epoch_boundary_then_continues(tiny_set: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "budget"
+    train("t3sc.small", dataset=tiny_set, out=out, max_minutes=1e-9, **FAST)
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1]
+    assert set(rows[0]) == {"epoch", "loss", "val_psnr", "lr", "seconds"}
+    train("t3sc.small", dataset=tiny_set, out=out, **FAST)
+    assert [int(r["epoch"]) for r in csv.DictReader((out / "log.csv").open())] == [1, 2, 3]
+
+
+def test_resume_with_other_setup_is_refused(tiny_set: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train("t3sc.small", dataset=tiny_set, out=out, **{**FAST, "epochs": 1})
+    with pytest.raises(UsageError, match="different training setup.*lr"):
+        train("t3sc.small", dataset=tiny_set, out=out, **{**FAST, "lr": 5e-3})
+
+
+def test_export_round_trip_and_manifest(tiny_set: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop_mod, "CHECKPOINT_DIR", tmp_path / "ckpts")
+    path = train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", export="tiny-export", **FAST)
+    assert path == tmp_path / "ckpts" / "tiny-export.pt"
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    for key in ("method", "variant", "version", "bands", "dataset", "noise", "epochs", "best_val_psnr", "seed",
+                "sha256", "date"):
+        assert key in manifest, key
+    assert manifest["sha256"] == file_sha256(path) and manifest["bands"] == BANDS
+    assert manifest["method"] == "t3sc.small" and manifest["dataset"] == "tinyset"
+    assert all(v.dtype == torch.float32 for v in _weights(path).values() if v.is_floating_point())
+
+    m = methods.create("t3sc.small", checkpoint=str(path), **TINY)
+    cube = _cube(9, size=21)
+    out = m.denoise(cube, device="cpu")
+    assert out.shape == cube.shape and np.isfinite(out).all()
+    assert m.last_info["checkpoint"]["sha256"] == manifest["sha256"]
+    net = m.network("cpu")
+    for key, value in _weights(path).items():
+        assert torch.equal(net.state_dict()[key], value)
+
+
+def test_checkpoint_mismatches_are_clear_errors(tiny_set: Dataset, tmp_path: Path) -> None:
+    path = train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", **{**FAST, "epochs": 1})
+    cube = np.random.default_rng(0).random((16, 16, BANDS + 1), dtype=np.float32)
+    wrong_bands = methods.create("t3sc.small", checkpoint=str(path), **{**TINY, "bands": BANDS + 1})
+    with pytest.raises(DataError, match=rf"best.pt.*{BANDS} bands.*{BANDS + 1} bands"):
+        wrong_bands.denoise(cube)
+    wrong_arch = methods.create("t3sc.small", checkpoint=str(path), **{**TINY, "codes1": 9})
+    with pytest.raises(DataError, match="codes1=8 vs 9"):
+        wrong_arch.denoise(cube[..., :BANDS])
+    state, manifest = load_checkpoint(path)
+    save_checkpoint(tmp_path / "old.pt", state, {**manifest, "version": "0"})
+    old = methods.create("t3sc.small", checkpoint=str(tmp_path / "old.pt"), **TINY)
+    with pytest.raises(DataError, match="version 0"):
+        old.denoise(cube[..., :BANDS])
+    (tmp_path / "old.pt").write_bytes((tmp_path / "old.pt").read_bytes()[:-10])
+    with pytest.raises(DataError, match="sha256"):
+        methods.create("t3sc.small", checkpoint=str(tmp_path / "old.pt"), **TINY).denoise(cube[..., :BANDS])
+    with pytest.raises(UsageError, match="not found"):
+        methods.create("t3sc.small", checkpoint=str(tmp_path / "nope.pt"), **TINY).denoise(cube[..., :BANDS])
+
+
+def test_init_fine_tunes_from_checkpoint(tiny_set: Dataset, tmp_path: Path) -> None:
+    first = train("t3sc.small", dataset=tiny_set, out=tmp_path / "a", **{**FAST, "epochs": 1})
+    tuned = train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", init=str(first), **{**FAST, "epochs": 1})
+    log = json.loads(tuned.with_suffix(".json").read_text())
+    assert log["init"] == str(first)
+    before = json.loads(first.with_suffix(".json").read_text())["best_val_psnr"]
+    assert log["best_val_psnr"] > before - 1.0
+
+
+@pytest.mark.parametrize("name", [n for n in methods.registry.names() if methods.registry.get(n).meta["trainable"]])
+def test_default_checkpoint_is_shipped_or_clearly_missing(name: str) -> None:
+    """Every trainable method either ships a checkpoint whose manifest fits it, or says how to train one."""
+    m = methods.create(name)
+    assert isinstance(m, TrainableMethod)
+    try:
+        path = m.checkpoint_path()
+    except UsageError as exc:
+        assert f"no checkpoint shipped for {name}" in str(exc) and f"bench train {name}" in str(exc)
+        return
+    _, manifest = load_checkpoint(path)
+    m.check_manifest(manifest, path)
+    assert manifest["sha256"] == file_sha256(path)
+    assert path.stat().st_size < 20 * 2 ** 20
+
+
+def test_cli_parses_and_runs(tiny_set: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("bench.training.cli.train", lambda method, **kw: seen.update(method=method, **kw) or
+                        tmp_path / "x.pt")
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["t3sc.small", "--epochs", "2", "--milestones", "1,2", "--param", "codes1=16",
+                              "--noise", "noniid-95,mixture", "--max-minutes", "1.5", "--device", "cpu"])
+    assert run_train(args) == 0
+    assert seen["method"] == "t3sc.small" and seen["epochs"] == 2 and seen["milestones"] == [1, 2]
+    assert seen["params"] == {"codes1": 16} and seen["max_minutes"] == 1.5 and seen["noise"] == "noniid-95,mixture"
+    assert str(tmp_path / "x.pt") in capsys.readouterr().out
+    with pytest.raises(UsageError, match="milestones"):
+        run_train(parser.parse_args(["t3sc.small", "--milestones", "a,b"]))
+
+
+def test_untrainable_method_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not trainable"):
+        train("noisy", out=tmp_path)
