@@ -15,7 +15,7 @@ from bench.errors import BenchError, UsageError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(message if self.prog == "bench" else f"{self.prog}: {message}")
 
 
 def _add_run(sub: Any) -> None:
@@ -38,6 +38,8 @@ def _add_run(sub: Any) -> None:
                    help="give methods the true per-band sigma (published protocols) or let them estimate it")
     p.add_argument("--clip", action="store_true", help="clip estimates to [0, 1] before scoring (recorded)")
     p.add_argument("--rerun", action="store_true", help="recompute cells already in the store")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="one line per finished cell")
     p.set_defaults(func=_cmd_run)
 
 

@@ -16,7 +16,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -95,64 +95,73 @@ def build_methods(cfg: RunConfig) -> dict[str, Method]:
     return out
 
 
-def run(cfg: RunConfig, *, progress: Callable[[str], None] | None = None, verbose: bool = False) -> RunSummary:
+def run(cfg: RunConfig, *, verbose: bool = False) -> RunSummary:
     """Run the grid described by ``cfg`` into ``cfg.out``; returns what happened."""
-    noises = [noise_registry.parse(n) for n in cfg.noises]
-    meths = build_methods(cfg)
-    device = resolve_device(cfg.device)
-    dsets = [(d, dataset_registry.load(d, split="test", data_root=cfg.data_root)) for d in cfg.datasets]
-    count = cfg.images if cfg.images is not None else cfg.profile.images
-    crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
-    store = Store(cfg.out)
-    run_id = uuid.uuid4().hex[:12]
-    store.start_run(run_id, command=cfg.command, profile=cfg.profile.name, seed=cfg.seed, device=str(device),
-                    clip=cfg.clip, env_json=environment())
-    summary = RunSummary()
-    plan = [(dname, ds, idx) for dname, ds in dsets for idx in range(len(ds) if count is None else min(count, len(ds)))]
-    summary.total = sum(len(meths) * (len(noises) if ds.has_ground_truth else 1) for _, ds, _ in plan)
-    bar = _progress_bar(summary.total)
-    try:
-        with _Interrupt() as stop:
+    with _Interrupt() as stop:
+        noises = [noise_registry.parse(n) for n in cfg.noises]
+        meths = build_methods(cfg)
+        device = resolve_device(cfg.device)
+        dsets = [(d, dataset_registry.load(d, split="test", data_root=cfg.data_root)) for d in cfg.datasets]
+        count = cfg.images if cfg.images is not None else cfg.profile.images
+        crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
+        env = environment()
+        store = Store(cfg.out)
+        run_id = uuid.uuid4().hex[:12]
+        store.start_run(run_id, command=cfg.command, profile=cfg.profile.name, seed=cfg.seed, device=str(device),
+                        clip=cfg.clip, env_json=env)
+        plan = [(dname, ds, i) for dname, ds in dsets for i in range(len(ds) if count is None else min(count, len(ds)))]
+        summary = RunSummary(total=sum(len(meths) * (len(noises) if ds.has_ground_truth else 1) for _, ds, _ in plan))
+        bar = _progress_bar(summary.total)
+        try:
             for dname, ds, idx in plan:
-                image_id = ds.ids[idx]
-                image: HSImage | None = None
-                for model in (noises if ds.has_ground_truth else [None]):
-                    cells = []
-                    for mname, meth in meths.items():
-                        key = cell_key(meth, model, dname, image_id, cfg)
-                        if store.has(key) and not cfg.rerun:
-                            summary.skipped += 1
-                            bar.update(1)
-                            continue
-                        cells.append((key, mname, meth))
-                    if not cells:
-                        continue
-                    if image is None:
-                        image = _prepare(ds.get(image_id), crop)
-                        _save_reference(store, dname, image, ds.rgb_bands)
-                    noisy, sigma, noise_info, noise_dir = _noisy(store, dname, image, model, cfg.seed, ds.rgb_bands)
-                    for key, mname, meth in cells:
-                        if stop.requested:
-                            summary.interrupted = True
-                            return summary
-                        if not store.claim(key) and not cfg.rerun:
-                            summary.skipped += 1
-                            bar.update(1)
-                            continue
-                        row = _run_cell(meth, image, noisy, sigma, noise_info, noise_dir, key, model, dname,
-                                        cfg, device, store, run_id, ds.rgb_bands)
-                        store.put(row, replace=True)
-                        summary.done += 1
-                        if row["status"] != "ok":
-                            summary.failed.append((f"{mname} x {row['noise']} x {dname}/{image_id}", row["error"]))
-                        if verbose:
-                            bar.write(_cell_line(row))
-                        bar.update(1)
-    finally:
-        bar.close()
-        store.finish_run(run_id)
-        store.close()
+                if _run_image(cfg, store, run_id, dname, ds, ds.ids[idx], crop, noises, meths, device, summary,
+                              bar, stop, verbose):
+                    summary.interrupted = True
+                    break
+        finally:
+            bar.close()
+            store.finish_run(run_id)
+            store.close()
     return summary
+
+
+def _run_image(cfg: RunConfig, store: Store, run_id: str, dname: str, ds: Any, image_id: str, crop: int | None,
+               noises: list[NoiseModel], meths: dict[str, Method], device: Any, summary: RunSummary, bar: Any,
+               stop: _Interrupt, verbose: bool) -> bool:
+    """Every (noise, method) cell of one image; returns True when an interrupt asked to stop."""
+    image: HSImage | None = None
+    for model in (noises if ds.has_ground_truth else [None]):
+        cells = []
+        for mname, meth in meths.items():
+            key = cell_key(meth, model, dname, image_id, cfg)
+            if store.has(key) and not cfg.rerun:
+                summary.skipped += 1
+                bar.update(1)
+            else:
+                cells.append((key, mname, meth))
+        if not cells:
+            continue
+        if image is None:
+            image = _prepare(ds.get(image_id), crop)
+            _save_reference(store, dname, image, ds.rgb_bands)
+        noisy, sigma, noise_info, noise_dir = _noisy(store, dname, image, model, cfg.seed, ds.rgb_bands)
+        for key, mname, meth in cells:
+            if stop.requested:
+                return True
+            if not store.claim(key) and not cfg.rerun:
+                summary.skipped += 1
+                bar.update(1)
+                continue
+            row = _run_cell(meth, image, noisy, sigma, noise_info, noise_dir, key, model, dname, cfg, device, store,
+                            run_id, ds.rgb_bands)
+            store.put(row, replace=True)
+            summary.done += 1
+            if row["status"] != "ok":
+                summary.failed.append((f"{mname} x {row['noise']} x {dname}/{image_id}", row["error"]))
+            if verbose:
+                bar.write(_cell_line(row), file=sys.stderr)
+            bar.update(1)
+    return stop.requested
 
 
 def cell_key(meth: Method, model: NoiseModel | None, dataset: str, image: str, cfg: RunConfig) -> str:
