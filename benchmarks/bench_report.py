@@ -30,14 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     write_synthetic_store(args.out, images=3, size=64, bands=31, real_dataset="realnoise", failed_cell=True)
     print(f"synthetic store written in {time.perf_counter() - t0:.1f} s: {args.out}")
-    times = []
+    times, cpu = [], []
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         dest = build_html(args.out)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     size_kib = dest.stat().st_size / 1024
-    print(f"build_html: {', '.join(f'{t:.2f}' for t in times)} s (budget {BUDGET_S:.0f} s); "
-          f"{dest} {size_kib:.0f} KiB")
+    print(f"build_html wall: {', '.join(f'{t:.2f}' for t in times)} s (budget {BUDGET_S:.0f} s); "
+          f"CPU: {', '.join(f'{t:.2f}' for t in cpu)} s; {dest} {size_kib:.0f} KiB")
     return 0 if max(times) <= BUDGET_S else 1
 
 
