@@ -1,0 +1,155 @@
+"""Building blocks of the DECSC layer: soft threshold, Swin prox (Net1), detail enhancement (Net2).
+
+Reference: DECSC, Deep Equilibrium Convolutional Sparse Coding for Hyperspectral Image Denoising,
+Section III-C (Eqs. 10, 22-24, Fig. 3).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DIFFERENCE_OPERATORS = ("plain", "central", "band", "horizontal", "vertical")
+
+
+class SoftThreshold(nn.Module):
+    """Eq. (10) with one learned threshold per code channel (init 0.01, as the authors' code).
+
+    The threshold used is |theta| * ``scale``: a negative one would push codes away from zero at every
+    iteration, and the stored value is in units of ``scale`` so that an optimiser step changes a threshold
+    by about one percent rather than by its whole size.
+    """
+
+    def __init__(self, channels: int, *, init: float = 0.01, dims: int = 2, scale: float = 0.1) -> None:
+        super().__init__()
+        self.scale = float(scale)
+        self.theta = nn.Parameter(torch.full((1, channels) + (1,) * dims, float(init) / self.scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sign(x) * F.relu(x.abs() - self.scale * self.theta.abs())
+
+
+class SwinProx(nn.Module):
+    """Net1: stacked Swin blocks (window attention, alternating shifts) on the shared 2-D codes S.
+
+    Inputs of any spatial size work: they are replicate-padded to a multiple of the window and cropped
+    back, so tiling and band-splitting never depend on the training patch size. The blocks' change to S is
+    scaled by a learned per-channel factor that starts at zero (LayerScale/ReZero): the blocks normalise
+    their input, so unscaled they would add O(1) values to codes of size ~0.01 and swamp the
+    reconstruction in the first iterations.
+    """
+
+    def __init__(self, channels: int, *, blocks: int = 4, heads: int = 4, window: int = 4,
+                 mlp_ratio: float = 2.0) -> None:
+        super().__init__()
+        from timm.models.swin_transformer import SwinTransformerBlock
+
+        if channels % heads:
+            raise ValueError(f"SwinProx: {channels} channels not divisible by {heads} heads")
+        self.window = window
+        self.blocks = nn.ModuleList(
+            SwinTransformerBlock(channels, (window * 2, window * 2), num_heads=heads, window_size=window,
+                                 shift_size=0 if i % 2 == 0 else window // 2, always_partition=True,
+                                 dynamic_mask=True, mlp_ratio=mlp_ratio)
+            for i in range(blocks))
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        h, w = s.shape[-2:]
+        ph, pw = (-h) % self.window, (-w) % self.window
+        x = F.pad(s, (0, pw, 0, ph), mode="replicate") if ph or pw else s
+        x = x.permute(0, 2, 3, 1)
+        for blk in self.blocks:
+            x = blk(x)
+        return s + self.gamma * (x.permute(0, 3, 1, 2)[..., :h, :w] - s)
+
+
+class DifferenceConv3d(nn.Module):
+    """Fig. 3: a plain 3 x 3 x 3 convolution plus four HSI difference operators, summed.
+
+    Each operator has its own weights and acts on (band, row, column) volumes:
+    ``central``: sum_k w_k (x_k - x_centre); ``band``: sum over a 3 x 3 spatial window of
+    w (x[b-1] - x[b+1]); ``horizontal``: over a 3 x 3 (band, row) window, w (x[col-1] - x[col+1]);
+    ``vertical``: the same along rows. All five are linear, so they are folded into one kernel and
+    applied by a single convolution (same result, one pass).
+    """
+
+    def __init__(self, channels: int, *, operators: tuple[str, ...] = DIFFERENCE_OPERATORS,
+                 init_scale: float = 0.1) -> None:
+        super().__init__()
+        bad = set(operators) - set(DIFFERENCE_OPERATORS)
+        if bad:
+            raise ValueError(f"DifferenceConv3d: unknown operator(s) {sorted(bad)}")
+        self.operators = tuple(operators)
+        shapes = {"plain": (3, 3, 3), "central": (3, 3, 3), "band": (3, 3), "horizontal": (3, 3),
+                  "vertical": (3, 3)}
+        self.weights = nn.ParameterDict()
+        for name in self.operators:
+            w = torch.empty(channels, channels, *shapes[name])
+            nn.init.kaiming_normal_(w)
+            self.weights[name] = nn.Parameter(w * init_scale)
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def kernel(self) -> torch.Tensor:
+        """The folded 3 x 3 x 3 kernel (out, in, band, row, col) of all active operators."""
+        ref = next(iter(self.weights.values()))
+        k = torch.zeros(ref.shape[0], ref.shape[1], 3, 3, 3, dtype=ref.dtype, device=ref.device)
+        for name, w in self.weights.items():
+            k = k + _operator_kernel(name, w)
+        return k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv3d(_channels_last(x), self.kernel(), self.bias, padding=1)
+
+
+def _operator_kernel(name: str, w: torch.Tensor) -> torch.Tensor:
+    """Embed one operator's weights in a 3 x 3 x 3 kernel (cross-correlation convention of conv3d)."""
+    if name == "plain":
+        return w
+    if name == "central":
+        centre = torch.zeros_like(w)
+        centre[:, :, 1, 1, 1] = w.sum(dim=(2, 3, 4))
+        return w - centre
+    k = w.new_zeros(w.shape[0], w.shape[1], 3, 3, 3)
+    if name == "band":
+        k[:, :, 0], k[:, :, 2] = w, -w
+    elif name == "vertical":
+        k[:, :, :, 0], k[:, :, :, 2] = w, -w
+    else:
+        k[:, :, :, :, 0], k[:, :, :, :, 2] = w, -w
+    return k
+
+
+class DetailEnhancement(nn.Module):
+    """Net2, Eq. (24): H <- H + DConv(H); H <- H + H * tanh(Conv(Conv(H))) (3 x 3 x 3 convolutions).
+
+    The attention map is bounded by tanh (Eq. 24 writes it unbounded): inside an equilibrium iteration an
+    unbounded H * Conv(Conv(H)) term is quadratic in H and lets the iterates blow up. Both halves start
+    close to the identity (weights scaled by ``init_scale``) and either can be switched off for the
+    ablations of Table V.
+    """
+
+    def __init__(self, channels: int, *, dconv: bool = True, attention: bool = True,
+                 init_scale: float = 0.01) -> None:
+        super().__init__()
+        self.dconv = DifferenceConv3d(channels, init_scale=init_scale) if dconv else None
+        self.att = nn.Sequential(nn.Conv3d(channels, channels, 3, padding=1),
+                                 nn.Conv3d(channels, channels, 3, padding=1)) if attention else None
+        if self.att is not None:
+            for conv in self.att:
+                nn.init.kaiming_normal_(conv.weight)
+                conv.weight.data.mul_(init_scale)
+                nn.init.zeros_(conv.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.dconv is not None:
+            h = h + self.dconv(h)
+        if self.att is not None:
+            h = h + h * torch.tanh(self.att(_channels_last(h)))
+        return h
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """3-D convolutions (and above all their backward) run several times faster channels-last on CPU."""
+    return x.contiguous(memory_format=torch.channels_last_3d)

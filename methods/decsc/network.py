@@ -1,0 +1,147 @@
+"""The DECSC layer f(z, y) of Eq. (20) and the reconstruction of Eq. (21).
+
+The state z packs the shared 2-D codes S (N, M, H, W) and the 3-D codes H (N, J, B, H, W) into one flat
+(N, D) tensor so that any equilibrium solver can treat it as a vector. The layer knows nothing about
+solvers or gradients; `methods.decsc.deq.DEQ` combines it with those.
+
+Reference: DECSC, Deep Equilibrium Convolutional Sparse Coding for Hyperspectral Image Denoising,
+Section III (Eqs. 3-4, 9, 20-21).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods.decsc.layers import DetailEnhancement, SoftThreshold, SwinProx
+
+
+class DECSCLayer(nn.Module):
+    """One GIC + LSU update: S first, then H using the new S (Eq. 20).
+
+    ``K`` maps M code maps to B bands (one 2-D dictionary per band), ``W_K`` is its learned transpose;
+    ``D`` is a 3-D dictionary of J atoms over (band, row, column), ``W_D`` its learned transpose.
+    Dictionaries synthesise with transposed convolutions and analyse with convolutions, so a weight copied
+    from one to the other is the exact adjoint. They start Kaiming-normal scaled by 1/sqrt(1000) (authors'
+    code), each transpose equal to the adjoint of its dictionary, and are learned independently from there.
+    With ``dict_norm`` set, each dictionary is instead rescaled to that operator norm, so the first
+    iterations are already well-stepped ISTA updates (a choice for short training runs). Dictionary
+    weights are stored in units of 10x their initial RMS, so one optimiser learning rate moves them by
+    about one percent per step, like the network weights, instead of breaking the ISTA step size.
+    """
+
+    def __init__(self, *, bands: int, gic_atoms: int = 192, gic_kernel: int = 9, lsu_atoms: int = 96,
+                 lsu_kernel: tuple[int, int] = (3, 9), swin_blocks: int = 4, swin_heads: int = 4,
+                 window: int = 4, mlp_ratio: float = 2.0, swin: bool = True, dconv: bool = True,
+                 attention: bool = True, threshold: float = 0.01, dict_scale: float = 1 / math.sqrt(1000),
+                 dict_norm: float | None = None) -> None:
+        super().__init__()
+        self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
+        kb, ks = lsu_kernel
+        pad3 = (kb // 2, ks // 2, ks // 2)
+        self.K = nn.ConvTranspose2d(gic_atoms, bands, gic_kernel, padding=gic_kernel // 2, bias=False)
+        self.W_K = nn.Conv2d(bands, gic_atoms, gic_kernel, padding=gic_kernel // 2, bias=False)
+        self.D = nn.ConvTranspose3d(lsu_atoms, 1, (kb, ks, ks), padding=pad3, bias=False)
+        self.W_D = nn.Conv3d(1, lsu_atoms, (kb, ks, ks), padding=pad3, bias=False)
+        with torch.no_grad():
+            for dic, adj in ((self.K, self.W_K), (self.D, self.W_D)):
+                nn.init.kaiming_normal_(adj.weight)
+                adj.weight.mul_(dict_scale)
+                dic.weight.copy_(adj.weight)
+            if dict_norm is not None:
+                probes = ((self.K, self.W_K, (1, bands, 16, 16)), (self.D, self.W_D, (1, 1, bands, 16, 16)))
+                for dic, adj, probe in probes:
+                    factor = dict_norm / _operator_norm(adj, probe)
+                    adj.weight.mul_(factor)
+                    dic.weight.mul_(factor)
+        for conv in (self.K, self.W_K, self.D, self.W_D):
+            _equalise(conv)
+        self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2)
+        self.soft2 = SoftThreshold(lsu_atoms, init=threshold, dims=3)
+        self.net1 = SwinProx(gic_atoms, blocks=swin_blocks, heads=swin_heads, window=window,
+                             mlp_ratio=mlp_ratio) if swin else nn.Identity()
+        self.net2 = DetailEnhancement(lsu_atoms, dconv=dconv, attention=attention)
+
+    def state_size(self, y: torch.Tensor) -> int:
+        """Length D of the flat state for an (N, B, H, W) input."""
+        h, w = y.shape[-2:]
+        return self.gic_atoms * h * w + self.lsu_atoms * self.bands * h * w
+
+    def init_state(self, y: torch.Tensor) -> torch.Tensor:
+        """The zero codes the solve starts from."""
+        return y.new_zeros(y.shape[0], self.state_size(y))
+
+    def unpack(self, z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, _, h, w = y.shape
+        cut = self.gic_atoms * h * w
+        hcodes = z[:, cut:].reshape(n, self.bands, h, w, self.lsu_atoms).permute(0, 4, 1, 2, 3)
+        return z[:, :cut].reshape(n, self.gic_atoms, h, w), hcodes
+
+    @staticmethod
+    def pack(s: torch.Tensor, hcodes: torch.Tensor) -> torch.Tensor:
+        """Flatten S and H; H is stored atoms-last, so its (N, J, B, H, W) view is channels-last."""
+        return torch.cat([s.flatten(1), hcodes.permute(0, 2, 3, 4, 1).flatten(1)], dim=1)
+
+    def synth_lsu(self, hcodes: torch.Tensor) -> torch.Tensor:
+        """U = D * H as an (N, B, H, W) cube.
+
+        Without a graph it runs as J single-atom (grouped) convolutions summed over atoms, which is the
+        same operator and several times faster on CPU than the transposed convolution used for training.
+        """
+        if torch.is_grad_enabled() and (hcodes.requires_grad or self.D.weight.requires_grad):
+            return self.D(hcodes)[:, 0]
+        w = self.D.weight.flip((2, 3, 4))
+        return F.conv3d(hcodes, w, padding=self.D.padding, groups=self.lsu_atoms).sum(dim=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """f(z, y): Eq. (20) on the packed state."""
+        if y.shape[1] != self.bands:
+            raise ValueError(f"DECSCLayer: built for {self.bands} bands, got {y.shape[1]}")
+        s, hcodes = self.unpack(z, y)
+        u = self.synth_lsu(hcodes)
+        s = self.net1(self.soft1(s + self.W_K(y - self.K(s) - u)))
+        hcodes = self.net2(self.soft2(hcodes + self.W_D((y - self.K(s) - u)[:, None])))
+        return self.pack(s, hcodes)
+
+    def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """X = K (x) S* + D * H*, Eq. (21)."""
+        s, hcodes = self.unpack(z, y)
+        return self.K(s) + self.synth_lsu(hcodes)
+
+
+class _Scaled(nn.Module):
+    """Parametrisation weight = stored * scale (a fixed buffer)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, stored: torch.Tensor) -> torch.Tensor:
+        return stored * self.scale
+
+    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight / self.scale
+
+
+def _equalise(conv: nn.Module) -> None:
+    """Store ``conv.weight`` in units of 10x its current RMS (see `DECSCLayer`)."""
+    from torch.nn.utils import parametrize
+
+    rms = float(conv.weight.detach().square().mean().sqrt()) * 10.0
+    parametrize.register_parametrization(conv, "weight", _Scaled(rms if rms > 0 else 1.0))
+
+
+def _operator_norm(op: nn.Module, shape: tuple[int, ...], iters: int = 30) -> float:
+    """Largest singular value of a linear convolution ``op`` on inputs of ``shape`` (power iteration)."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    sigma = 0.0
+    with torch.enable_grad():
+        for _ in range(iters):
+            x = (x / x.norm()).detach().requires_grad_()
+            (g,) = torch.autograd.grad(op(x).square().sum() / 2, x)
+            sigma = float(g.norm()) ** 0.5
+            x = g
+    return sigma

@@ -1,0 +1,133 @@
+"""Forward equilibrium solvers: Anderson acceleration (paper Eqs. 15-16) and plain fixed-point iteration.
+
+Both take ``f`` on a flat batched state (N, D) and return ``(z, info)``; they run under whatever grad mode
+the caller chose (the DEQ runs them under ``no_grad``). Stopping uses the relative residual
+||f(z) - z|| / ||f(z)||, the worst sample of the batch deciding.
+
+References: Anderson, J. ACM 12(4), 1965, doi:10.1145/321296.321305; Walker & Ni, SIAM J. Numer. Anal.
+49(4), 2011, doi:10.1137/10078356X; Bai et al., Deep Equilibrium Models, NeurIPS 2019.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+Func = Callable[[torch.Tensor], torch.Tensor]
+Callback = Callable[[torch.Tensor], None]
+
+_EPS = 1e-12
+
+
+def relative_residual(z: torch.Tensor, fz: torch.Tensor) -> float:
+    """max over the batch of ||f(z) - z|| / ||f(z)|| (``inf`` for a non-finite state)."""
+    num = (fz - z).flatten(1).norm(dim=1)
+    den = fz.flatten(1).norm(dim=1) + _EPS
+    rel = (num / den).max()
+    return float(rel) if torch.isfinite(rel) else float("inf")
+
+
+def _info(name: str, trace: list[float], best: float, tol: float, fallbacks: int = 0) -> dict[str, Any]:
+    return {"solver": name, "iterations": len(trace), "relative_residual": best, "residual_trace": trace,
+            "converged": bool(best <= tol), "finite": bool(best < float("inf")), "fallbacks": fallbacks}
+
+
+def fixed_point(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3, beta: float = 1.0,
+                callback: Callback | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Plain (optionally damped) iteration z <- (1 - beta) z + beta f(z); returns the best iterate seen."""
+    z, trace = z0, []
+    best_z, best = z0, float("inf")
+    for _ in range(max_iter):
+        fz = f(z)
+        res = relative_residual(z, fz)
+        trace.append(res)
+        if res == float("inf"):
+            break
+        if res < best:
+            best_z, best = z, res
+        if callback is not None:
+            callback(fz)
+        if res <= tol:
+            break
+        z = fz if beta == 1.0 else (1.0 - beta) * z + beta * fz
+    return best_z, _info("fixed-point", trace, best, tol)
+
+
+def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3, memory: int = 6,
+             beta: float = 1.0, lam: float = 1e-4, damping: float = 0.5,
+             callback: Callback | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Anderson acceleration of z = f(z), Eqs. (15)-(16).
+
+    The mixing weights gamma (summing to one) minimise ||G gamma|| over the last ``memory`` residuals;
+    they solve the regularised normal equations (G G^T + lam I) a = 1, gamma = a / sum(a). When that
+    system is singular or yields non-finite weights the step falls back to damped fixed-point iteration
+    z <- (1 - damping) z + damping f(z) (counted in ``info["fallbacks"]``).
+    """
+    n = z0.shape[0]
+    xs: list[torch.Tensor] = []
+    fs: list[torch.Tensor] = []
+    z, trace, fallbacks = z0, [], 0
+    best_z, best = z0, float("inf")
+    for _ in range(max_iter):
+        fz = f(z)
+        res = relative_residual(z, fz)
+        trace.append(res)
+        if res == float("inf"):
+            break
+        if res < best:
+            best_z, best = z, res
+        if callback is not None:
+            callback(fz)
+        if res <= tol:
+            break
+        xs.append(z.reshape(n, -1))
+        fs.append(fz.reshape(n, -1))
+        if len(xs) > memory:
+            xs.pop(0)
+            fs.pop(0)
+        if len(xs) == 1:
+            z = fz
+            continue
+        gamma = _mixing_weights(torch.stack(fs, 1) - torch.stack(xs, 1), lam)
+        if gamma is None:
+            fallbacks += 1
+            z = (1.0 - damping) * z + damping * fz
+            continue
+        mixed_f = torch.einsum("nk,nkd->nd", gamma, torch.stack(fs, 1))
+        mixed_x = torch.einsum("nk,nkd->nd", gamma, torch.stack(xs, 1))
+        z = (beta * mixed_f + (1.0 - beta) * mixed_x).reshape(z0.shape)
+    return best_z, _info("anderson", trace, best, tol, fallbacks)
+
+
+def _mixing_weights(g: torch.Tensor, lam: float) -> torch.Tensor | None:
+    """gamma (N, k) minimising ||sum_i gamma_i g_i||^2 + lam ||gamma||^2 s.t. sum gamma = 1, or None."""
+    gram = torch.bmm(g, g.transpose(1, 2)).double()
+    k = gram.shape[-1]
+    scale = gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(_EPS)[:, None, None]
+    gram = gram / scale + lam * torch.eye(k, dtype=gram.dtype, device=gram.device)
+    ones = torch.ones(gram.shape[0], k, 1, dtype=gram.dtype, device=gram.device)
+    try:
+        a = torch.linalg.solve(gram, ones)[..., 0]
+    except RuntimeError:
+        return None
+    total = a.sum(dim=1, keepdim=True)
+    if not torch.isfinite(a).all() or (total.abs() < _EPS).any():
+        return None
+    return (a / total).to(g.dtype)
+
+
+SOLVERS: dict[str, Callable[..., tuple[torch.Tensor, dict[str, Any]]]] = {
+    "anderson": anderson,
+    "fixed-point": fixed_point,
+}
+
+
+def get_solver(name: str) -> Callable[..., tuple[torch.Tensor, dict[str, Any]]]:
+    """Look a forward solver up by name (``anderson`` or ``fixed-point``)."""
+    from bench.errors import UsageError
+
+    try:
+        return SOLVERS[name]
+    except KeyError:
+        raise UsageError(f"decsc: unknown solver {name!r}; choose from {', '.join(SOLVERS)}") from None
