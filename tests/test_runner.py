@@ -51,6 +51,15 @@ def _grid(cubes: Path, out: Path, methods: str = "noisy,test.slow", *extra: str)
             "--profile", "smoke", "--crop", "24", "--images", "3", "--out", str(out), *extra]
 
 
+def _count(out: Path) -> int:
+    """Rows committed so far (0 while the store is still being created)."""
+    try:
+        with sqlite3.connect(out / "results.sqlite", timeout=30) as c:
+            return c.execute("SELECT count(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
 def _rows(out: Path):
     df = store.load(out)
     return df.sort_values(["method", "noise", "image"]).reset_index(drop=True)
@@ -86,10 +95,8 @@ def test_sigkill_then_resume_matches_uninterrupted(cubes: Path, tmp_path: Path) 
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:
-        if (killed / "results.sqlite").exists():
-            with sqlite3.connect(killed / "results.sqlite", timeout=30) as c:
-                if c.execute("SELECT count(*) FROM results").fetchone()[0] >= 3:
-                    break
+        if (killed / "results.sqlite").exists() and _count(killed) >= 3:
+            break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -133,10 +140,8 @@ def test_ctrl_c_stops_after_current_cell(cubes: Path, tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
-        if (out / "results.sqlite").exists():
-            with sqlite3.connect(out / "results.sqlite", timeout=30) as c:
-                if c.execute("SELECT count(*) FROM results").fetchone()[0] >= 1:
-                    break
+        if (out / "results.sqlite").exists() and _count(out) >= 1:
+            break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
