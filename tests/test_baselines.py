@@ -1,0 +1,180 @@
+"""Classical baselines (bm4d, bm4d.torch, lrmr*, e3dtv) and the shared per-band sigma estimator."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import methods
+from bench.errors import BenchError, DataError
+from bench.estimate import estimate_sigma
+from methods.lrmr import block_starts, ssgodec
+
+_MODULES = {"methods.bm4d_ref", "methods.bm4d_torch", "methods.lrmr", "methods.e3dtv"}
+_HAS_BM4D = importlib.util.find_spec("bm4d") is not None
+NAMES = [n for n in methods.registry.names()
+         if methods.registry.get(n).obj.__module__ in _MODULES and (n != "bm4d" or _HAS_BM4D)]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small batched solves run far faster on one thread than on an oversubscribed pool."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _smooth_cube(size: int = 32, bands: int = 10) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    return np.stack([0.5 + 0.3 * np.sin(3 * xx + 0.2 * b) * np.cos(2 * yy + 0.1 * b)
+                     for b in range(bands)], -1).astype(np.float32)
+
+
+def _noniid(clean: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sigma = rng.uniform(10, 55, clean.shape[2]) / 255
+    return (clean + rng.standard_normal(clean.shape) * sigma).astype(np.float32), sigma
+
+
+def _psnr(clean: np.ndarray, est: np.ndarray) -> float:
+    mse = ((clean.astype(np.float64) - est) ** 2).mean(axis=(0, 1))
+    return float(np.mean(10 * np.log10(1.0 / mse)))
+
+
+def test_all_baselines_registered() -> None:
+    assert {"bm4d", "bm4d.torch", "lrmr", "lrmr.author", "lrmr.e3dtv", "e3dtv"} <= set(methods.registry.names())
+
+
+def test_estimate_sigma_matches_skimage() -> None:
+    skimage_restoration = pytest.importorskip("skimage.restoration")
+    rng = np.random.default_rng(1)
+    sig = np.array([0.0, 0.01, 0.05, 0.1, 0.2])
+    cube = (_smooth_cube(33, 5) + rng.standard_normal((33, 33, 5)) * sig).astype(np.float32)
+    ours = estimate_sigma(cube)
+    ref = np.asarray(skimage_restoration.estimate_sigma(cube, channel_axis=-1, average_sigmas=False))
+    assert ours.shape == (5,)
+    np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shape_finite_deterministic(name: str) -> None:
+    noisy, sigma = _noniid(_smooth_cube(24, 8))
+    a = methods.create(name).denoise(noisy, sigma=sigma)
+    b = methods.create(name).denoise(noisy, sigma=sigma)
+    assert a.shape == noisy.shape and a.dtype == np.float32
+    assert np.isfinite(a).all()
+    if name == "bm4d":  # the authors' binary sums in parallel threads: equal up to float rounding
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    else:
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_improves_psnr_on_noniid_noise(name: str) -> None:
+    clean = _smooth_cube(32, 31)
+    noisy, sigma = _noniid(clean)
+    method = methods.create(name)
+    out = method.denoise(noisy, sigma=sigma)
+    assert _psnr(clean, out) > _psnr(clean, noisy) + 2.0
+    assert isinstance(method.last_info, dict) and "sigma_used" in method.last_info
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_sigma_length_is_data_error(name: str) -> None:
+    noisy, sigma = _noniid(_smooth_cube(24, 8))
+    with pytest.raises(DataError, match="sigma"):
+        methods.create(name).denoise(noisy, sigma=sigma[:-1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_input_is_data_error(name: str) -> None:
+    noisy, sigma = _noniid(_smooth_cube(24, 8))
+    noisy[3, 4, 5] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        methods.create(name).denoise(noisy, sigma=sigma)
+
+
+def test_bm4d_torch_estimates_sigma_when_missing() -> None:
+    clean = _smooth_cube()
+    noisy, _ = _noniid(clean)
+    method = methods.create("bm4d.torch")
+    out = method.denoise(noisy)
+    assert method.last_info["sigma_estimated"] is True
+    assert len(method.last_info["sigma_per_band"]) == clean.shape[2]
+    assert _psnr(clean, out) > _psnr(clean, noisy) + 3.0
+
+
+def test_bm4d_torch_uses_per_band_sigma() -> None:
+    clean = _smooth_cube()
+    noisy, sigma = _noniid(clean)
+    per_band = methods.create("bm4d.torch").denoise(noisy, sigma=sigma)
+    mean = methods.create("bm4d.torch").denoise(noisy, sigma=float(sigma.mean()))
+    assert not np.array_equal(per_band, mean)
+
+
+def test_bm4d_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "bm4d", None)
+    noisy, sigma = _noniid(_smooth_cube(24, 8))
+    with pytest.raises(BenchError, match=r"pip install -e \"\.\[reference\]\""):
+        methods.create("bm4d").denoise(noisy, sigma=sigma)
+
+
+@pytest.mark.parametrize("size,block,step", [(64, 30, 4), (64, 20, 8), (24, 20, 4), (33, 33, 5)])
+def test_block_starts_cover_the_edge(size: int, block: int, step: int) -> None:
+    starts = block_starts(size, block, step)
+    assert starts[0] == 0 and starts[-1] == size - block
+    assert all(b - a <= step for a, b in zip(starts, starts[1:]))
+
+
+def test_ssgodec_keeps_an_exactly_low_rank_matrix() -> None:
+    gen = torch.Generator().manual_seed(0)
+    low = torch.rand(3, 200, 2, generator=gen) @ torch.rand(3, 2, 12, generator=gen)
+    est, spr, passes = ssgodec(low, rank=2, sparse=0.01, generator=gen, max_iter=20)
+    assert passes == 21
+    assert float((est - low).norm() / low.norm()) < 1e-4
+    assert float(spr.abs().max()) == 0.0
+
+
+def test_ssgodec_cardinality_rule_keeps_the_largest_fraction() -> None:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 100, 10, generator=gen)
+    _, spr, _ = ssgodec(x, rank=1, sparse=0.1, rule="cardinality", generator=gen, max_iter=3)
+    assert int((spr != 0).sum()) == 2 * 100
+
+
+def test_lrmr_recovers_low_rank_plus_sparse_cube() -> None:
+    rng = np.random.default_rng(2)
+    h, w, bands, rank = 28, 28, 8, 2
+    clean = (rng.random((h * w, rank)) @ rng.random((rank, bands)) / rank).reshape(h, w, bands)
+    corrupt = clean.copy()
+    mask = rng.random(clean.shape) < 0.02
+    corrupt[mask] = rng.choice([0.0, 1.0], size=int(mask.sum()))
+    out = methods.create("lrmr.author", rank=rank, sparse=0.02).denoise(corrupt.astype(np.float32))
+    err_in = np.linalg.norm(corrupt - clean) / np.linalg.norm(clean)
+    err_out = np.linalg.norm(out - clean) / np.linalg.norm(clean)
+    assert err_out < 0.05 * err_in
+
+
+def test_e3dtv_residual_decreases() -> None:
+    noisy, _ = _noniid(_smooth_cube())
+    method = methods.create("e3dtv")
+    method.denoise(noisy)
+    res = method.last_info["residual"]
+    assert len(res) == method.last_info["iterations"] and len(method.last_info["objective"]) == len(res)
+    assert res[-1] < 1e-2 * res[0]
+    assert all(np.isfinite(method.last_info["objective"]))
+
+
+def test_e3dtv_removes_impulse_noise_through_sparse_term() -> None:
+    rng = np.random.default_rng(3)
+    clean = _smooth_cube()
+    noisy = clean.copy()
+    mask = rng.random(clean.shape) < 0.1
+    noisy[mask] = rng.choice([0.0, 1.0], size=int(mask.sum()))
+    out = methods.create("e3dtv").denoise(noisy)
+    assert _psnr(clean, out) > _psnr(clean, noisy) + 6.0
