@@ -52,7 +52,8 @@ def run_train(args: argparse.Namespace) -> int:
     path = train(args.method, dataset=args.dataset, noise=args.noise, epochs=args.epochs,
                  max_minutes=args.max_minutes, init=args.init, out=args.out, seed=args.seed, device=args.device,
                  batch_size=args.batch_size, patch=args.patch, lr=args.lr, steps_per_epoch=args.steps_per_epoch,
-                 val_images=args.val_images, val_crop=args.val_crop, val_noise=args.val_noise, milestones=milestones, gamma=args.gamma,
+                 val_images=args.val_images, val_crop=args.val_crop, val_noise=args.val_noise, milestones=milestones,
+                 gamma=args.gamma,
                  params=_params(args.param), export=args.export, progress=not args.no_progress)
     print(path, file=sys.stdout)
     return 0

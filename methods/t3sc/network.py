@@ -47,7 +47,8 @@ class LowRankSCLayer(nn.Module):
         self.patch_centring = patch_centring
         for name in ("C", "D", "W"):
             setattr(self, f"{name}_spectral", nn.Parameter(self._init((codes, in_channels, rank), in_channels * rank)))
-            setattr(self, f"{name}_spatial", nn.Parameter(self._init((codes, rank, kernel * kernel), rank * kernel ** 2)))
+            spatial = self._init((codes, rank, kernel * kernel), rank * kernel ** 2)
+            setattr(self, f"{name}_spatial", nn.Parameter(spatial))
         self.thresholds = nn.Parameter(torch.full((steps, codes), float(threshold_init)))
 
     @staticmethod
