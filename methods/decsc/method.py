@@ -72,10 +72,11 @@ class DECSC(TrainableMethod):
                    tau=float(p["tau"]), fail_bound=float(p["fail_bound"]))
 
     def apply_network(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Whole-cube pass when band counts agree, else band-splitting into trained-size groups."""
+        """Band-splitting: overlapping groups of the trained band count, blended along bands.
+
+        A cube with exactly the trained band count is one group, i.e. a plain whole-cube pass.
+        """
         bands = int(self.params["bands"])
-        if x.shape[1] == bands:
-            return net(x)
         if x.shape[1] < bands:
             raise DataError(f"{self.name}: input has {x.shape[1]} bands, fewer than the {bands} it was "
                             f"trained for (band-splitting needs at least {bands})")
@@ -88,8 +89,7 @@ class DECSC(TrainableMethod):
             return out
 
         out = band_split_apply(run, x, group=bands, overlap=overlap)
-        net.last_info = {**_worst(infos), "band_split": True, "band_groups": len(infos),
-                         "band_overlap": overlap}
+        net.last_info = {**_worst(infos), "band_split": len(infos) > 1, "band_groups": len(infos)}
         return out
 
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
@@ -106,7 +106,6 @@ class DECSC(TrainableMethod):
             out = super()._denoise(noisy, sigma=sigma, device=device)
         finally:
             net.callback = None
-        self.last_info.setdefault("band_split", False)
         if trace:
             self.last_info["psnr_trace"] = trace
         return out

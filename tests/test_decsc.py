@@ -1,0 +1,237 @@
+"""DECSC: solvers, gradients, layer operators, band-splitting and the registered configurations."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import methods
+from bench.errors import BenchError, DataError, UsageError
+from methods.decsc.deq import DEQ
+from methods.decsc.layers import DIFFERENCE_OPERATORS, DifferenceConv3d, SwinProx
+from methods.decsc.network import DECSCLayer
+from methods.decsc.solvers import SOLVERS, anderson, fixed_point, relative_residual
+from methods.trainable import CHECKPOINT_DIR, save_checkpoint
+
+DECSC_NAMES = [n for n in methods.registry.names() if n == "decsc" or n.startswith("decsc.")]
+TINY = dict(bands=6, gic_atoms=4, gic_kernel=3, lsu_atoms=2, lsu_kernel=[3, 3], swin_blocks=1, swin_heads=2,
+            max_iter=4, phantom_steps=1, fail_bound=1e9, tile=16, overlap=4, band_overlap=2)
+
+
+def _linear_problem(seed: int = 0, n: int = 2, d: int = 40, rho: float = 0.9):
+    gen = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=torch.float64))
+    a = q @ torch.diag(torch.linspace(0.0, rho, d, dtype=torch.float64)) @ q.T
+    b = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    z_star = torch.linalg.solve(torch.eye(d, dtype=torch.float64) - a, b.T).T
+    return (lambda z: z @ a.T + b), b, z_star
+
+
+def _contractive_layer(bands: int = 4, c: float = 0.7) -> DECSCLayer:
+    """A tiny DECSC layer made contractive: near-identity dictionaries of gain c, LSU codes thresholded off."""
+    torch.manual_seed(0)
+    layer = DECSCLayer(bands=bands, gic_atoms=bands, gic_kernel=3, lsu_atoms=1, lsu_kernel=(3, 3), swin_blocks=2,
+                       swin_heads=2)
+    with torch.no_grad():
+        k = 0.02 * torch.randn(bands, bands, 3, 3)
+        k[range(bands), range(bands), 1, 1] += c
+        layer.K.weight = k
+        layer.W_K.weight = k.clone()
+        d = 0.02 * torch.randn(1, 1, 3, 3, 3)
+        d[0, 0, 1, 1, 1] += c
+        layer.D.weight = d
+        layer.W_D.weight = d.clone()
+        layer.soft2.theta.fill_(2.0)
+    return layer
+
+
+def test_anderson_solves_linear_contraction_faster_than_iteration():
+    f, b, z_star = _linear_problem()
+    z, info = anderson(f, torch.zeros_like(b), max_iter=300, tol=1e-9)
+    z_fp, info_fp = fixed_point(f, torch.zeros_like(b), max_iter=300, tol=1e-9)
+    assert info["converged"] and info_fp["converged"]
+    assert torch.allclose(z, z_star, atol=1e-6) and torch.allclose(z_fp, z_star, atol=1e-6)
+    assert info["iterations"] * 2 <= info_fp["iterations"]
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_solver_state_satisfies_tolerance_and_reports(name):
+    f, b, _ = _linear_problem(seed=1, rho=0.6)
+    z, info = SOLVERS[name](f, torch.zeros_like(b), max_iter=100, tol=1e-4)
+    assert relative_residual(z, f(z)) <= 1e-4
+    assert info["converged"] and info["solver"] == name
+    assert info["iterations"] == len(info["residual_trace"]) and info["relative_residual"] <= 1e-4
+
+
+def test_singular_anderson_system_falls_back_to_damped_iteration():
+    shift = torch.ones(1, 8)
+    z, info = anderson(lambda z: z + shift, torch.zeros(1, 8), max_iter=5, tol=1e-3, lam=0.0)
+    assert info["fallbacks"] > 0 and torch.isfinite(z).all() and not info["converged"]
+
+
+@pytest.mark.parametrize("name", sorted(SOLVERS))
+def test_nonfinite_state_is_nonconvergence(name):
+    z, info = SOLVERS[name](lambda z: z * float("nan"), torch.ones(1, 4), max_iter=5, tol=1e-3)
+    assert not info["converged"] and not info["finite"] and info["iterations"] == 1
+
+
+def test_deq_raises_at_inference_and_warns_in_training_on_nonfinite_state():
+    layer = _contractive_layer()
+    with torch.no_grad():
+        layer.soft1.theta.fill_(float("nan"))
+    net = DEQ(layer, max_iter=4, train_max_iter=4)
+    y = torch.rand(1, 4, 8, 8)
+    with pytest.raises(BenchError, match="non-finite"), torch.no_grad():
+        net.eval()(y)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        net.train()(y)
+    assert net.last_info["converged"] is False
+
+
+def test_deq_state_satisfies_tolerance_on_contractive_layer():
+    layer = _contractive_layer()
+    y = torch.rand(2, 4, 8, 8)
+    net = DEQ(layer, tol=1e-5, max_iter=50, eval_unroll=False).eval()
+    with torch.no_grad():
+        out = net(y)
+        z, _ = anderson(lambda z: layer(z, y), layer.init_state(y), max_iter=50, tol=1e-5)
+        assert relative_residual(z, layer(z, y)) <= 1e-5
+    assert net.last_info["converged"] and net.last_info["relative_residual"] <= 1e-5
+    assert torch.allclose(out, layer.reconstruct(z, y))
+
+
+def test_phantom_and_implicit_gradients_agree_in_direction():
+    layer = _contractive_layer()
+    y = torch.rand(2, 4, 8, 8)
+    target = y.flip(-1)
+    grads = {}
+    for gradient in ("phantom", "implicit"):
+        net = DEQ(layer, gradient=gradient, max_iter=100, train_max_iter=100, tol=1e-7).train()
+        layer.zero_grad()
+        ((net(y) - target) ** 2).sum().backward()
+        grads[gradient] = torch.cat([p.grad.flatten() for p in layer.parameters() if p.grad is not None])
+    a, b = grads["phantom"], grads["implicit"]
+    assert float(a @ b / (a.norm() * b.norm())) >= 0.9
+
+
+def _hand_difference(x: np.ndarray, name: str) -> np.ndarray:
+    """Expected output of each operator with a unit weight at its centre (all-ones for ``central``)."""
+    p = np.pad(x, 1)
+    c = p[1:-1, 1:-1, 1:-1]
+    if name == "plain":
+        return c
+    if name == "central":
+        total = sum(p[i:i + x.shape[0], j:j + x.shape[1], k:k + x.shape[2]]
+                    for i in range(3) for j in range(3) for k in range(3))
+        return total - 27 * c
+    if name == "band":
+        return p[:-2, 1:-1, 1:-1] - p[2:, 1:-1, 1:-1]
+    if name == "vertical":
+        return p[1:-1, :-2, 1:-1] - p[1:-1, 2:, 1:-1]
+    return p[1:-1, 1:-1, :-2] - p[1:-1, 1:-1, 2:]
+
+
+@pytest.mark.parametrize("name", DIFFERENCE_OPERATORS)
+def test_difference_operators_match_hand_computed_differences(name):
+    conv = DifferenceConv3d(1, operators=(name,))
+    with torch.no_grad():
+        w = conv.weights[name]
+        if name == "central":
+            w.fill_(1.0)
+        else:
+            w.zero_()
+            w[(0, 0) + (1,) * (w.ndim - 2)] = 1.0
+    x = np.random.default_rng(0).random((5, 6, 7))
+    out = conv(torch.from_numpy(x).float()[None, None])[0, 0].detach().numpy()
+    np.testing.assert_allclose(out, _hand_difference(x, name), atol=1e-5)
+
+
+def test_swin_prox_accepts_sizes_that_do_not_tile_the_window():
+    prox = SwinProx(8, blocks=2, heads=2, window=4)
+    with torch.no_grad():
+        prox.gamma.fill_(1.0)
+        s = torch.randn(1, 8, 10, 7)
+        assert prox(s).shape == s.shape
+
+
+def _tiny_method(tmp_path, **over):
+    m = methods.create("decsc.small", **{**TINY, "checkpoint": str(tmp_path / "tiny.pt"), **over})
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "tiny.pt", m.build_network().state_dict(), m.manifest_base())
+    return m
+
+
+def test_band_splitting_shape_and_whole_cube_equivalence(tmp_path):
+    m = _tiny_method(tmp_path)
+    rng = np.random.default_rng(0)
+    cube = rng.random((16, 16, 6)).astype(np.float32)
+    out = m.denoise(cube, device="cpu")
+    with torch.no_grad():
+        net = m.network(torch.device("cpu"))
+        direct = net(torch.from_numpy(cube.transpose(2, 0, 1)[None].copy()))[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(out, direct, atol=1e-6)
+    assert m.last_info["band_split"] is False
+
+    wide = rng.random((16, 16, 10)).astype(np.float32)
+    out = m.denoise(wide, device="cpu")
+    assert out.shape == wide.shape and np.isfinite(out).all()
+    assert m.last_info["band_split"] is True and m.last_info["band_groups"] == 2
+    with pytest.raises(DataError, match="fewer than"):
+        m.denoise(rng.random((16, 16, 4)).astype(np.float32), device="cpu")
+
+
+def test_convergence_trace_recorded_with_monitor(tmp_path):
+    m = _tiny_method(tmp_path)
+    cube = np.random.default_rng(1).random((16, 16, 6)).astype(np.float32)
+    m.monitor = lambda est: float(est.mean())
+    m.denoise(cube, device="cpu")
+    trace = m.last_info["psnr_trace"]
+    assert len(trace) == len(m.last_info["residual_trace"]) == m.last_info["iterations"] == TINY["max_iter"]
+
+
+@pytest.mark.parametrize("name", DECSC_NAMES)
+def test_registered_configurations_build(name):
+    entry = methods.registry.get(name)
+    assert entry.meta["family"] == "hybrid" and entry.meta["trainable"]
+    m = methods.create(name)
+    layer = m.build_network().layer
+    assert (layer.net1.__class__.__name__ == "Identity") == (not m.params["swin"])
+    assert (layer.net2.dconv is None) == (not m.params["dconv"])
+    assert (layer.net2.att is None) == (not m.params["attention"])
+
+
+def test_paper_size_parameter_count_and_missing_checkpoint():
+    m = methods.create("decsc")
+    n = sum(p.numel() for p in m.build_network().parameters())
+    assert 3.5e6 < n < 4.6e6  # paper Table IV: 4.29 M with Swin
+    if not (CHECKPOINT_DIR / "decsc.pt").is_file():
+        with pytest.raises(UsageError, match="no checkpoint shipped for decsc"):
+            m.denoise(np.zeros((8, 8, 31), np.float32), device="cpu")
+
+
+@pytest.mark.parametrize("param,value", [("solver", "newton"), ("gradient", "exact")])
+def test_unknown_solver_or_gradient_is_usage_error(param, value):
+    with pytest.raises(UsageError, match=value):
+        methods.create("decsc.small", **{param: value}).build_network()
+
+
+def test_shipped_small_checkpoint_denoises():
+    if not (CHECKPOINT_DIR / "decsc.small.pt").is_file():
+        pytest.skip("decsc.small checkpoint not shipped")
+    torch.set_num_threads(1)
+    import noise
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:24, 0:24] / 24.0
+    clean = np.stack([0.3 + 0.3 * np.sin(3 * xx + b / 10) * np.cos(2 * yy) for b in range(31)], -1)
+    clean = clean.astype(np.float32)
+    noisy = noise.create("noniid-55")(clean, rng)
+    m = methods.create("decsc.small")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = m.denoise(noisy, device="cpu")
+    assert np.mean((out - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
+    assert m.last_info["iterations"] >= 1 and "checkpoint" in m.last_info
