@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from bench.errors import DataError, UsageError
 from bench.tiling import tiled_apply
@@ -29,14 +30,17 @@ class TrainableMethod(Method):
     """Base class of methods whose weights come from `bench train`.
 
     Subclasses implement `build_network` and set ``defaults`` including ``checkpoint`` (None: the shipped
-    default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for). Parameters named in
+    default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for); an optional
+    ``margin`` reflect-pads the image by that many pixels before inference so its borders are denoised
+    with the context interior pixels get. Parameters named in
     ``inference_params`` only change how inference runs; every other parameter defines the architecture
     and must equal the checkpoint's.
     """
 
     trainable: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
-    inference_params: ClassVar[frozenset[str]] = frozenset({"checkpoint", "tile", "overlap", "clamp", "batch"})
+    inference_params: ClassVar[frozenset[str]] = frozenset({"checkpoint", "tile", "overlap", "clamp", "batch",
+                                                                 "margin"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
@@ -136,6 +140,10 @@ class TrainableMethod(Method):
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
         net = self.network(device)
         x = torch.from_numpy(noisy.transpose(2, 0, 1)[None].copy()).to(device)
+        h, w = x.shape[-2:]
+        margin = min(int(self.params.get("margin") or 0), h - 1, w - 1)
+        if margin > 0:
+            x = F.pad(x, (margin,) * 4, mode="reflect")
         infos: list[dict[str, Any]] = []
         calls = [0]
 
@@ -150,6 +158,7 @@ class TrainableMethod(Method):
         with torch.no_grad():
             out = tiled_apply(run, x, tile=int(self.params["tile"]), overlap=int(self.params["overlap"]),
                               batch=int(self.params.get("batch", 1)))
+        out = out[..., margin:margin + h, margin:margin + w] if margin > 0 else out
         if self.params.get("clamp"):
             out = out.clamp(0.0, 1.0)
         self.last_info["checkpoint"] = dict(self._ckpt_info)

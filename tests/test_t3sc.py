@@ -114,13 +114,14 @@ def test_band_mismatch_is_data_error() -> None:
         m.apply_network(m.build_network(), torch.rand(1, 5, 8, 8))
 
 
-@pytest.mark.parametrize("clamp,expected", [(True, 1.0), (False, 1.2)])
-def test_output_clamping(tmp_path: Path, clamp: bool, expected: float) -> None:
+@pytest.mark.parametrize("clamp,expected,margin", [(True, 1.0, 0), (False, 1.2, 0), (False, 1.2, 5), (True, 1.0, 50)])
+def test_output_clamping(tmp_path: Path, clamp: bool, expected: float, margin: int) -> None:
     """A constant cube passes through T3SC unchanged, so a value above 1 shows whether outputs are clamped."""
     m = methods.create("t3sc.small", bands=6, **TINY)
     path = tmp_path / "c.pt"
     save_checkpoint(path, m.build_network().state_dict(), m.manifest_base())
-    run = methods.create("t3sc.small", bands=6, checkpoint=str(path), clamp=clamp, **TINY)
+    run = methods.create("t3sc.small", bands=6, checkpoint=str(path), clamp=clamp, margin=margin, tile=16,
+                         overlap=4, **TINY)
     out = run.denoise(np.full((10, 9, 6), 1.2, dtype=np.float32), device="cpu")
     np.testing.assert_allclose(out, expected, atol=1e-5)
     assert run.last_info["clamped"] is clamp and run.last_info["checkpoint"]["name"] == "c"

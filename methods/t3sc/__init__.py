@@ -23,8 +23,9 @@ _SMALL = {"codes1": 128, "steps0": 8, "steps1": 3}
 class T3SC(TrainableMethod):
     """Two unfolded low-rank sparse-coding layers (1 x 1 spectral, then 5 x 5 spatial), blind to sigma.
 
-    Inference runs on ``tile`` x ``tile`` tiles blended over ``overlap`` pixels; outputs are clamped to
-    [0, 1] as in the authors' evaluation (``clamp=False`` to keep the raw output).
+    Inference reflect-pads the image by ``margin`` pixels, runs on ``tile`` x ``tile`` tiles blended over
+    ``overlap`` pixels and clamps outputs to [0, 1] as in the authors' evaluation (``clamp=False`` keeps the
+    raw output).
     """
 
     family: ClassVar[str] = "hybrid"
@@ -33,7 +34,7 @@ class T3SC(TrainableMethod):
     license: ClassVar[str] = "MIT"
     version: ClassVar[str] = "1"
     defaults: ClassVar[dict[str, Any]] = {
-        "checkpoint": None, "tile": 64, "overlap": 8, "bands": 31, "clamp": True,
+        "checkpoint": None, "tile": 96, "overlap": 16, "margin": 8, "bands": 31, "clamp": True,
         "codes0": 64, "rank0": 1, "steps0": 12, "codes1": 1024, "rank1": 3, "kernel1": 5, "steps1": 5,
         "estimator": False,
     }
