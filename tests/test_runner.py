@@ -166,3 +166,17 @@ def test_noisy_input_is_identical_across_processes() -> None:
     assert digests == {hashlib.sha256(here.tobytes()).hexdigest() + "\n"}
     other = noisy_input("d", HSImage("j", clean), noise.create("mixture"), 3).noisy
     assert not np.array_equal(here, other)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_export(cubes: Path, tmp_path: Path, fmt: str) -> None:
+    import pandas as pd
+
+    out = tmp_path / "r"
+    assert _bench(*_grid(cubes, out, "noisy")).returncode == 0
+    dest = tmp_path / f"results.{fmt}"
+    res = _bench("export", "--out", str(out), f"--{fmt}", str(dest))
+    assert res.returncode == 0, res.stderr
+    df = pd.read_csv(dest) if fmt == "csv" else pd.read_parquet(dest)
+    assert len(df) == 6 and {"method", "noise", "psnr", "ssim", "sam"} <= set(df.columns)
+    np.testing.assert_allclose(sorted(df.psnr), sorted(store.load(out).psnr))
