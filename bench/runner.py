@@ -114,8 +114,9 @@ def run(cfg: RunConfig, *, verbose: bool = False) -> RunSummary:
         bar = _progress_bar(summary.total)
         try:
             for dname, ds, idx in plan:
+                keep = cfg.profile.cube_images is None or idx < cfg.profile.cube_images
                 if _run_image(cfg, store, run_id, dname, ds, ds.ids[idx], crop, noises, meths, device, summary,
-                              bar, stop, verbose):
+                              bar, stop, verbose, keep):
                     summary.interrupted = True
                     break
         finally:
@@ -127,7 +128,7 @@ def run(cfg: RunConfig, *, verbose: bool = False) -> RunSummary:
 
 def _run_image(cfg: RunConfig, store: Store, run_id: str, dname: str, ds: Any, image_id: str, crop: int | None,
                noises: list[NoiseModel], meths: dict[str, Method], device: Any, summary: RunSummary, bar: Any,
-               stop: _Interrupt, verbose: bool) -> bool:
+               stop: _Interrupt, verbose: bool, keep_cubes: bool) -> bool:
     """Every (noise, method) cell of one image; returns True when an interrupt asked to stop."""
     image: HSImage | None = None
     for model in (noises if ds.has_ground_truth else [None]):
@@ -143,8 +144,8 @@ def _run_image(cfg: RunConfig, store: Store, run_id: str, dname: str, ds: Any, i
             continue
         if image is None:
             image = _prepare(ds.get(image_id), crop)
-            _save_reference(store, dname, image, ds.rgb_bands)
-        noisy, sigma, noise_info, noise_dir = _noisy(store, dname, image, model, cfg.seed, ds.rgb_bands)
+            _save_reference(store, dname, image, ds.rgb_bands, keep_cubes)
+        noisy, sigma, noise_info, noise_dir = _noisy(store, dname, image, model, cfg.seed, ds.rgb_bands, keep_cubes)
         for key, mname, meth in cells:
             if stop.requested:
                 return True
@@ -153,7 +154,7 @@ def _run_image(cfg: RunConfig, store: Store, run_id: str, dname: str, ds: Any, i
                 bar.update(1)
                 continue
             row = _run_cell(meth, image, noisy, sigma, noise_info, noise_dir, key, model, dname, cfg, device, store,
-                            run_id, ds.rgb_bands)
+                            run_id, ds.rgb_bands, keep_cubes)
             store.put(row, replace=True)
             summary.done += 1
             if row["status"] != "ok":
@@ -181,7 +182,7 @@ def _prepare(image: HSImage, crop: int | None) -> HSImage:
 
 
 def _noisy(store: Store, dname: str, image: HSImage, model: NoiseModel | None, seed: int,
-           rgb: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
+           rgb: tuple[int, int, int], keep_cube: bool) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
     if model is None:
         noisy, sigma, info, tag = image.noisy, None, {"real_noise": True}, "real"
     elif image.noisy is not None and image.clean is not None:
@@ -194,17 +195,13 @@ def _noisy(store: Store, dname: str, image: HSImage, model: NoiseModel | None, s
     assert noisy is not None
     noise_dir = f"{slug(dname)}/{slug(image.id)}/{slug(tag)}"
     extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float32)}
-    store.save_artifact(f"{noise_dir}/noisy", **_views(noisy, rgb, store_cube=_small(noisy)), **extra)
+    store.save_artifact(f"{noise_dir}/noisy", **_views(noisy, rgb, keep_cube), **extra)
     return noisy, sigma, info, noise_dir
 
 
-def _save_reference(store: Store, dname: str, image: HSImage, rgb: tuple[int, int, int]) -> None:
+def _save_reference(store: Store, dname: str, image: HSImage, rgb: tuple[int, int, int], keep_cube: bool) -> None:
     if image.clean is not None:
-        store.save_artifact(f"{slug(dname)}/{slug(image.id)}/clean", **_views(image.clean, rgb, _small(image.clean)))
-
-
-def _small(cube: np.ndarray, limit: int = 4_200_000) -> bool:
-    return cube.size <= limit
+        store.save_artifact(f"{slug(dname)}/{slug(image.id)}/clean", **_views(image.clean, rgb, keep_cube))
 
 
 def _views(cube: np.ndarray, rgb: tuple[int, int, int], store_cube: bool) -> dict[str, np.ndarray]:
@@ -217,7 +214,7 @@ def _views(cube: np.ndarray, rgb: tuple[int, int, int], store_cube: bool) -> dic
 
 def _run_cell(meth: Method, image: HSImage, noisy: np.ndarray, sigma: np.ndarray | None, noise_info: dict[str, Any],
               noise_dir: str, key: str, model: NoiseModel | None, dname: str, cfg: RunConfig, device: Any,
-              store: Store, run_id: str, rgb: tuple[int, int, int]) -> dict[str, Any]:
+              store: Store, run_id: str, rgb: tuple[int, int, int], keep_cube: bool) -> dict[str, Any]:
     ident = meth.describe()
     h, w, b = noisy.shape
     row: dict[str, Any] = {
@@ -241,7 +238,7 @@ def _run_cell(meth: Method, image: HSImage, noisy: np.ndarray, sigma: np.ndarray
         info = {"sigma_mode": cfg.sigma if given is not None else "estimate", "noise": noise_info, **meth.last_info}
         row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
                    info_json=info)
-        arrays = _views(est, rgb, _small(est))
+        arrays = _views(est, rgb, keep_cube)
         if clean is not None:
             scored = np.clip(est, 0, 1) if cfg.clip else est
             values = metrics.evaluate(clean, scored, names=SCORED)
