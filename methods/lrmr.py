@@ -69,7 +69,7 @@ def ssgodec(x: torch.Tensor, *, rank: int, sparse: float, rule: str = "soft", po
 
 
 @register("lrmr", rank=2, block=30, sparse=0.05, step=4)
-@register("lrmr.author", rank=7, block=20, sparse=0.05, step=4)
+@register("lrmr.author", rank=7, block=20, sparse=0.15, step=4)
 @register("lrmr.e3dtv", rank=8, block=20, sparse=0.05, step=8)
 class LRMR(Method):
     """LRMR (Zhang et al., IEEE TGRS 52(8), 2014, doi:10.1109/TGRS.2013.2284280).
@@ -80,8 +80,9 @@ class LRMR(Method):
     authors' released code (``sparse_rule="soft"``) or the kept fraction (``"cardinality"``). The
     authors' GoDec defaults are kept: 100 iterations (+1 pass), tolerance 1e-10, power 0. Blocks larger
     than the image are shrunk to it. The noise level is not used.
-    Presets: ``lrmr`` QRNN3D's ICVL setting; ``lrmr.author`` the authors' recommendation;
-    ``lrmr.e3dtv`` E-3DTV's comparison script.
+    Presets: ``lrmr`` QRNN3D's ICVL setting (r 2, M 30, s 0.05, step 4); ``lrmr.author`` the authors'
+    recommendation (r 7, M 20, step 4) with the threshold of their public demo (s 0.15);
+    ``lrmr.e3dtv`` E-3DTV's comparison script (r 8, M 20, s 0.05, step 8).
     """
 
     family = "model-driven"
