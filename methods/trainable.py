@@ -32,7 +32,9 @@ class TrainableMethod(Method):
     Subclasses implement `build_network` and set ``defaults`` including ``checkpoint`` (None: the shipped
     default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for); an optional
     ``margin`` reflect-pads the image by that many pixels before inference so its borders are denoised
-    with the context interior pixels get. Parameters named in
+    with the context interior pixels get; an optional ``ensemble`` (1, 2, 4 or 8) averages the outputs over
+    that many rotated/flipped views (geometric self-ensemble, Timofte et al., CVPR 2016,
+    doi:10.1109/CVPR.2016.206). Parameters named in
     ``inference_params`` only change how inference runs; every other parameter defines the architecture
     and must equal the checkpoint's.
     """
@@ -40,7 +42,7 @@ class TrainableMethod(Method):
     trainable: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
     inference_params: ClassVar[frozenset[str]] = frozenset({"checkpoint", "tile", "overlap", "clamp", "batch",
-                                                                 "margin"})
+                                                                 "margin", "ensemble"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
@@ -77,6 +79,17 @@ class TrainableMethod(Method):
         base, _, variant = self.name.partition(".")
         return {"method": self.name, "family": base, "variant": variant or "default", "version": self.version,
                 "bands": int(self.params["bands"]), "arch": _jsonable(self.arch())}
+
+    def describe(self) -> dict[str, Any]:
+        """Identity for the results store: the weights' sha256 joins the parameters, so rows produced by a
+        retrained checkpoint are never mixed with those of the old one."""
+        ident = super().describe()
+        if "sha256" not in self._ckpt_info:
+            try:
+                self._ckpt_info["sha256"] = file_sha256(self.checkpoint_path())
+            except UsageError:
+                self._ckpt_info["sha256"] = None
+        return {**ident, "params": {**ident["params"], "checkpoint_sha256": self._ckpt_info["sha256"]}}
 
     # -- checkpoint loading ------------------------------------------------------------------------------
     def checkpoint_path(self) -> Path:
@@ -155,18 +168,43 @@ class TrainableMethod(Method):
                 infos.append(dict(info))
             return out
 
+        views = _dihedral(int(self.params.get("ensemble") or 1), self.name)
         with torch.no_grad():
-            out = tiled_apply(run, x, tile=int(self.params["tile"]), overlap=int(self.params["overlap"]),
-                              batch=int(self.params.get("batch", 1)))
+            out = torch.zeros_like(x)
+            for rot, flip in views:
+                xv = _view(x, rot, flip)
+                yv = tiled_apply(run, xv, tile=int(self.params["tile"]), overlap=int(self.params["overlap"]),
+                                 batch=int(self.params.get("batch", 1)))
+                out += _unview(yv, rot, flip)
+            out /= len(views)
         out = out[..., margin:margin + h, margin:margin + w] if margin > 0 else out
         if self.params.get("clamp"):
             out = out.clamp(0.0, 1.0)
         self.last_info["checkpoint"] = dict(self._ckpt_info)
         self.last_info["clamped"] = bool(self.params.get("clamp"))
         self.last_info["tile_calls"] = calls[0]
+        self.last_info["ensemble_views"] = len(views)
         if infos:
             self.last_info.update(_merge_infos(infos))
         return out[0].permute(1, 2, 0).cpu().numpy()
+
+
+def _dihedral(count: int, name: str) -> list[tuple[int, bool]]:
+    """The first ``count`` (1, 2, 4 or 8) of the eight rotations/flips used for geometric self-ensembling."""
+    if count not in (1, 2, 4, 8):
+        raise UsageError(f"{name}: ensemble must be 1, 2, 4 or 8 views, got {count}")
+    order = [(0, False), (2, True), (1, False), (3, True), (2, False), (0, True), (3, False), (1, True)]
+    return order[:count]
+
+
+def _view(x: torch.Tensor, rot: int, flip: bool) -> torch.Tensor:
+    x = torch.rot90(x, rot, dims=(-2, -1))
+    return torch.flip(x, dims=(-1,)) if flip else x
+
+
+def _unview(y: torch.Tensor, rot: int, flip: bool) -> torch.Tensor:
+    y = torch.flip(y, dims=(-1,)) if flip else y
+    return torch.rot90(y, -rot, dims=(-2, -1))
 
 
 def _merge_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
