@@ -107,8 +107,11 @@ class _Grid:
         limit = torch.tensor([bands - kb, h - k, w - k], device=vol.device)
         inside = ((cand >= 0) & (cand <= limit)).all(dim=-1)
         dist = torch.where(inside, dist.reshape(inside.shape), torch.full_like(dist.reshape(inside.shape), torch.inf))
-        best = dist.topk(min(n_group, dist.shape[-1]), dim=-1, largest=False).indices
-        return cand.expand(dist.shape[0], -1, -1).gather(1, best[..., None].expand(-1, -1, 3))
+        size = 1 << (min(n_group, dist.shape[-1]).bit_length() - 1)
+        top = dist.topk(size, dim=-1, largest=False)
+        picked = cand.expand(dist.shape[0], -1, -1).gather(1, top.indices[..., None].expand(-1, -1, 3))
+        # Too few candidates inside the volume (tiny cubes, small windows): repeat the reference block.
+        return torch.where(torch.isfinite(top.values)[..., None], picked, ref)
 
     def groups(self, vol: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Gather the blocks of ``vol`` at corners ``pos`` (G, N, 3) as (G, N, kb * k * k)."""

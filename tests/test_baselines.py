@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import methods
-from bench.errors import BenchError, DataError
+from bench.errors import BenchError, DataError, UsageError
 from bench.estimate import estimate_sigma
 from methods.lrmr import block_starts, ssgodec
 
@@ -135,6 +135,20 @@ def test_bm4d_torch_uses_per_band_sigma() -> None:
     per_band = methods.create("bm4d.torch").denoise(noisy, sigma=sigma)
     mean = methods.create("bm4d.torch").denoise(noisy, sigma=float(sigma.mean()))
     assert not np.array_equal(per_band, mean)
+
+
+@pytest.mark.parametrize("params", [{"search": 1, "search_bands": 0}, {"search": 2, "group_ht": 8, "group_wiener": 8}])
+def test_bm4d_torch_small_windows_stay_inside_the_cube(params: dict[str, int]) -> None:
+    clean = _smooth_cube(12, 5)
+    noisy, sigma = _noniid(clean)
+    out = methods.create("bm4d.torch", **params).denoise(noisy, sigma=sigma)
+    assert np.isfinite(out).all() and _psnr(clean, out) > _psnr(clean, noisy)
+
+
+def test_bm4d_torch_rejects_non_power_of_two_groups() -> None:
+    noisy, sigma = _noniid(_smooth_cube(12, 5))
+    with pytest.raises(UsageError, match="power of two"):
+        methods.create("bm4d.torch", group_ht=12).denoise(noisy, sigma=sigma)
 
 
 def test_bm4d_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
