@@ -208,3 +208,30 @@ def test_cli_parses_and_runs(tiny_set: Dataset, tmp_path: Path, monkeypatch: pyt
 def test_untrainable_method_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not trainable"):
         train("noisy", out=tmp_path)
+
+
+class _Conv(TrainableMethod):
+    """A one-layer trainable method for inference-option tests."""
+
+    family = "hybrid"
+    defaults = {**TrainableMethod.defaults, "bands": 3, "kernel": 1, "ensemble": 1, "margin": 0}
+
+    def build_network(self) -> torch.nn.Module:
+        k = int(self.params["kernel"])
+        return torch.nn.Conv2d(3, 3, k, padding=k // 2, bias=False)
+
+
+@pytest.mark.parametrize("kernel,equal", [(1, True), (3, False)])
+def test_self_ensemble_averages_transformed_views(tmp_path: Path, kernel: int, equal: bool) -> None:
+    """A 1 x 1 convolution commutes with rotations and flips, so 8 views give its plain output; a 3 x 3 does not."""
+    torch.manual_seed(0)
+    base = _Conv(name="conv", kernel=kernel)
+    save_checkpoint(tmp_path / "c.pt", base.build_network().state_dict(), base.manifest_base())
+    cube = np.random.default_rng(0).random((12, 9, 3), dtype=np.float32)
+    one = _Conv(name="conv", kernel=kernel, checkpoint=str(tmp_path / "c.pt"), tile=8, overlap=2)
+    eight = _Conv(name="conv", kernel=kernel, checkpoint=str(tmp_path / "c.pt"), tile=8, overlap=2, ensemble=8)
+    a, b = one.denoise(cube), eight.denoise(cube)
+    assert eight.last_info["ensemble_views"] == 8
+    assert np.allclose(a, b, atol=1e-5) is equal
+    with pytest.raises(UsageError, match="ensemble"):
+        _Conv(name="conv", kernel=kernel, checkpoint=str(tmp_path / "c.pt"), ensemble=3).denoise(cube)
