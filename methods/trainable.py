@@ -30,19 +30,18 @@ class TrainableMethod(Method):
     """Base class of methods whose weights come from `bench train`.
 
     Subclasses implement `build_network` and set ``defaults`` including ``checkpoint`` (None: the shipped
-    default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for); an optional
-    ``margin`` reflect-pads the image by that many pixels before inference so its borders are denoised
-    with the context interior pixels get; an optional ``ensemble`` (1, 2, 4 or 8) averages the outputs over
-    that many rotated/flipped views (geometric self-ensemble, Timofte et al., CVPR 2016,
-    doi:10.1109/CVPR.2016.206). Parameters named in
-    ``inference_params`` only change how inference runs; every other parameter defines the architecture
-    and must equal the checkpoint's.
+    default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for). Optional inference
+    parameters: ``margin`` reflect-pads the image by that many pixels so its borders get the context interior
+    pixels get; ``ensemble`` (1, 2, 4 or 8) averages the outputs over rotated/flipped views (geometric
+    self-ensemble, Timofte et al., CVPR 2016, doi:10.1109/CVPR.2016.206); ``clamp`` clips to [0, 1].
+    Parameters named in ``inference_params`` only change how inference runs; every other parameter defines
+    the architecture and must equal the checkpoint's.
     """
 
     trainable: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
-    inference_params: ClassVar[frozenset[str]] = frozenset({"checkpoint", "tile", "overlap", "clamp", "batch",
-                                                                 "margin", "ensemble"})
+    inference_params: ClassVar[frozenset[str]] = frozenset(
+        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
