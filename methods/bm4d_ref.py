@@ -38,8 +38,8 @@ class BM4DReference(Method):
     """
 
     family = "model-driven"
-    reference = ("M. Maggioni, V. Katkovnik, K. Egiazarian, A. Foi, 'Nonlocal transform-domain filter for "
-                 "volumetric data denoising and reconstruction', IEEE TIP 22(1), 2013, doi:10.1109/TIP.2012.2210725")
+    reference = ("Maggioni et al., 'Nonlocal transform-domain filter for volumetric data denoising and "
+                 "reconstruction', IEEE TIP 22(1), 2013, doi:10.1109/TIP.2012.2210725")
     license = "authors' package: free for non-commercial use only (optional extra, not vendored)"
     version = "1"
     description = "BM4D, the authors' binary package (pip extra 'reference'); one sigma for the whole cube"

@@ -173,8 +173,8 @@ class BM4DTorch(Method):
     """
 
     family = "model-driven"
-    reference = ("after M. Maggioni, V. Katkovnik, K. Egiazarian, A. Foi, 'Nonlocal transform-domain filter for "
-                 "volumetric data denoising and reconstruction', IEEE TIP 22(1), 2013, doi:10.1109/TIP.2012.2210725")
+    reference = ("after Maggioni et al., 'Nonlocal transform-domain filter for volumetric data denoising and "
+                 "reconstruction', IEEE TIP 22(1), 2013, doi:10.1109/TIP.2012.2210725")
     license = "MIT"
     version = "1"
     description = "BM4D-style block matching + 4-D collaborative filtering in torch, per-band sigma aware"

@@ -50,9 +50,8 @@ class E3DTV(Method):
     """
 
     family = "model-driven"
-    reference = ("J. Peng, Q. Xie, Q. Zhao, Y. Wang, L. Yee, D. Meng, 'Enhanced 3DTV regularization and its "
-                 "applications on HSI denoising and compressed sensing', IEEE TIP 29, 2020, "
-                 "doi:10.1109/TIP.2020.2968232")
+    reference = ("Peng et al., 'Enhanced 3DTV regularization and its applications on HSI denoising and compressed "
+                 "sensing', IEEE TIP 29, 2020, doi:10.1109/TIP.2020.2968232")
     license = "MIT"
     version = "1"
     description = "E-3DTV: ADMM on L1 of the gradient maps' subspace coefficients plus a sparse noise term"

@@ -86,8 +86,8 @@ class LRMR(Method):
     """
 
     family = "model-driven"
-    reference = ("H. Zhang, W. He, L. Zhang, H. Shen, Q. Yuan, 'Hyperspectral image restoration using low-rank "
-                 "matrix recovery', IEEE TGRS 52(8), 2014, doi:10.1109/TGRS.2013.2284280")
+    reference = ("Zhang et al., 'Hyperspectral image restoration using low-rank matrix recovery', IEEE TGRS 52(8), "
+                 "2014, doi:10.1109/TGRS.2013.2284280")
     license = "MIT"
     version = "1"
     description = "LRMR: block-wise low-rank + sparse decomposition (SSGoDec), batched in torch"
