@@ -70,8 +70,10 @@ def solver_counts(*, checkpoint: str | None, images: int, crop: int, rows: tuple
                     warnings.simplefilter("ignore", RuntimeWarning)
                     net(x)
                 trace = list(net.last_info["residual_trace"])
+                seconds = time.perf_counter() - t0
+                evals = len(trace) + int(m.params["phantom_steps"])
                 out.append({"solver": solver, "image": image.id, "noise": row, "trace": trace,
-                            "seconds": time.perf_counter() - t0,
+                            "seconds": seconds, "seconds_per_f_eval": seconds / evals,
                             **{f"evals@{t:g}": _first_below(trace, t) for t in tols}})
     return out
 
@@ -160,6 +162,9 @@ def _print_solvers(rows: list[dict[str, Any]], tols: tuple[float, ...], max_iter
         print(f"tol {t:g}: mean f-evals anderson {mean['anderson']:.1f} vs fixed-point {mean['fixed-point']:.1f} "
               f"(ratio {ratio:.2f}; reached {reached['anderson']}/{len(per['anderson'])} vs "
               f"{reached['fixed-point']}/{len(per['fixed-point'])}; unreached counted as {max_iter + 1})")
+    per_eval = float(np.median([r["seconds_per_f_eval"] for r in rows]))
+    summary["median_seconds_per_f_eval"] = per_eval
+    print(f"median seconds per f-evaluation (incl. solver overhead): {per_eval:.3f}")
     return summary
 
 
