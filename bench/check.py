@@ -49,7 +49,8 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"regression threshold (repeatable; default {' '.join(DEFAULT_FAIL)})")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--store", type=Path, help="compare this existing results folder")
-    src.add_argument("--run", action="store_true", help="run the baseline's grid first (into --out)")
+    src.add_argument("--run", action="store_true",
+                     help="run the baseline's grid first, recomputing every cell (into --out)")
     p.add_argument("--out", type=Path, default=None, help="results folder for --run (default runs/check-<profile>)")
     p.add_argument("--update", action="store_true", help="rewrite the baseline from the run, on purpose")
 
@@ -108,7 +109,7 @@ def _run_grid(spec: dict[str, Any], out: Path, verbose: bool) -> None:
         methods=methods.registry.select(spec.get("methods") or prof.methods),
         noises=noise.registry.select(spec.get("noise") or "all"),
         datasets=datasets.registry.select(spec.get("datasets") or prof.datasets),
-        profile=prof, out=out, seed=int(spec.get("seed", 0)), device="cpu", command="bench check --run")
+        profile=prof, out=out, seed=int(spec.get("seed", 0)), device="cpu", rerun=True, command="bench check --run")
     runner.run(cfg, verbose=verbose)
 
 
