@@ -11,8 +11,14 @@ import torch
 import torch.nn.functional as F
 
 import methods
+import noise
+from bench import datasets
+from bench.arrays import center_crop
+from bench.cells import noisy_input
+from bench.datasets.base import HSImage
+from bench.errors import DataError
 from methods.t3sc import LowRankSCLayer, T3SCNet, soft_threshold
-from methods.trainable import save_checkpoint
+from methods.trainable import CHECKPOINT_DIR, save_checkpoint
 
 TINY = {"codes0": 6, "steps0": 3, "codes1": 10, "steps1": 2}
 
@@ -107,8 +113,6 @@ def test_noise_level_estimator_option() -> None:
 
 
 def test_band_mismatch_is_data_error() -> None:
-    from bench.errors import DataError
-
     m = methods.create("t3sc.small", bands=6, **TINY)
     with pytest.raises(DataError, match="6 bands, input has 5"):
         m.apply_network(m.build_network(), torch.rand(1, 5, 8, 8))
@@ -125,3 +129,20 @@ def test_output_clamping(tmp_path: Path, clamp: bool, expected: float, margin: i
     out = run.denoise(np.full((10, 9, 6), 1.2, dtype=np.float32), device="cpu")
     np.testing.assert_allclose(out, expected, atol=1e-5)
     assert run.last_info["clamped"] is clamp and run.last_info["checkpoint"]["name"] == "c"
+
+
+@pytest.mark.parametrize("name", [n for n in methods.registry.names() if n.split(".")[0] == "t3sc"])
+def test_shipped_checkpoint_denoises(name: str) -> None:
+    """A shipped T3SC checkpoint must clearly improve a held-out test crop under heavy non-i.i.d. noise."""
+    if not (CHECKPOINT_DIR / f"{name}.pt").is_file():
+        pytest.skip(f"no checkpoint shipped for {name}")
+    image = datasets.load("scenes31", split="test")[0]
+    crop = HSImage(id=image.id, clean=np.ascontiguousarray(center_crop(image.clean, 32)))
+    sample = noisy_input("scenes31", crop, noise.create("noniid-55"), 0)
+    out = methods.create(name).denoise(sample.noisy, device="cpu")
+
+    def psnr(est: np.ndarray) -> float:
+        mse = ((est.astype(np.float64) - crop.clean) ** 2).mean(axis=(0, 1))
+        return float(np.mean(10 * np.log10(1 / mse)))
+
+    assert psnr(out) > psnr(sample.noisy) + 5.0
