@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from bench.errors import BenchError, UsageError
+from bench.registry import parse_value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,15 +70,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _method_params(items: list[str], ckpts: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
-    from noise import _literal
-
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         meth, sep, kv = item.partition(":")
         key, eq, value = kv.partition("=")
         if not sep or not eq or not key:
             raise UsageError(f"malformed --param {item!r} (expected METHOD:KEY=VALUE)")
-        out.setdefault(meth, {})[key] = _literal(value)
+        out.setdefault(meth, {})[key] = parse_value(value)
     for item in ckpts:
         meth, eq, path = item.partition("=")
         if not eq or not path:

@@ -128,6 +128,19 @@ def _split_items(spec: str) -> list[str]:
     return items
 
 
+def parse_value(text: str) -> Any:
+    """A command-line value as a Python one: int, float, true/false, none, else the string itself."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    return None if low == "none" else text
+
+
 def drop_none(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Keyword overrides with ``None`` values removed, so ``None`` means "use the default"."""
     return {k: v for k, v in kwargs.items() if v is not None}

@@ -10,7 +10,7 @@ import pkgutil
 from typing import Any
 
 from bench.errors import UsageError
-from bench.registry import Registry, drop_none
+from bench.registry import Registry, drop_none, parse_value
 from noise.base import NoiseModel, NoiseSample
 
 registry: Registry[type[NoiseModel]] = Registry("noise", all_group="paper", plural="noise")
@@ -51,17 +51,8 @@ def parse(spec: str) -> NoiseModel:
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise UsageError(f"malformed noise parameter {item!r} in {spec!r} (expected key=value)")
-        params[key.strip()] = _literal(value.strip())
+        params[key.strip()] = parse_value(value.strip())
     return create(name.strip(), **params)
-
-
-def _literal(text: str) -> Any:
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def _import_all() -> None:
