@@ -120,7 +120,7 @@ def _spec_from(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_baseline(path: Path, rows: list[dict[str, Any]], spec: dict[str, Any]) -> None:
-    from bench.fileio import atomic_target
+    from bench.fileio import write_text_atomic
     from bench.runner import environment
 
     env = environment()
@@ -128,8 +128,7 @@ def write_baseline(path: Path, rows: list[dict[str, Any]], spec: dict[str, Any])
             "versions": env["versions"], "run": spec,
             "cells": [{k: r[k] for k in (*_KEY, "method_version", "params_hash", "status", "psnr", "ssim", "sam",
                                          "ergas")} for r in rows]}
-    with atomic_target(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 @dataclass

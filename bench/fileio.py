@@ -27,3 +27,14 @@ def atomic_target(dest: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_text_atomic(dest: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``dest`` through `atomic_target`, flushed to disk before the rename."""
+    try:
+        with atomic_target(dest) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise UsageError(f"cannot write {dest}: {exc.strerror or exc}") from None

@@ -13,6 +13,7 @@ import jinja2
 import pandas as pd
 
 from bench.errors import UsageError
+from bench.fileio import write_text_atomic
 from reports import data
 from reports.data import Results, load_results
 from reports.grid import Grid
@@ -49,10 +50,10 @@ def build_html(store_dir: str | os.PathLike[str], out_path: str | os.PathLike[st
     sections = build_sections(res, choice)
     companions = {fmt: dest.with_name(f"tables.{ext}") for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv"))}
     for fmt, path in companions.items():
-        _write_atomic(path, tables(res, fmt, per_image=fmt == "csv"))
+        write_text_atomic(path, tables(res, fmt, per_image=fmt == "csv"))
     html = render(res, sections, build_s=time.perf_counter() - started,
                   downloads={fmt: p.name for fmt, p in companions.items()})
-    _write_atomic(dest, html)
+    write_text_atomic(dest, html)
     return dest
 
 
@@ -87,19 +88,6 @@ def _destination(store: Path, out_path: str | os.PathLike[str] | None) -> Path:
     if not os.access(dest.parent, os.W_OK):
         raise UsageError(f"report folder {dest.parent} is not writable")
     return dest
-
-
-def _write_atomic(dest: Path, text: str) -> None:
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write report {dest}: {exc.strerror or exc}") from None
 
 
 def _failed(res: Results) -> list[dict[str, Any]]:
