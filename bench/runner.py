@@ -103,66 +103,156 @@ def run(cfg: RunConfig, *, verbose: bool = False) -> RunSummary:
         device = resolve_device(cfg.device)
         dsets = [(d, dataset_registry.load(d, split="test", data_root=cfg.data_root)) for d in cfg.datasets]
         count = cfg.images if cfg.images is not None else cfg.profile.images
-        crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
         env = environment()
-        store = Store(cfg.out)
-        run_id = uuid.uuid4().hex[:12]
-        store.start_run(run_id, command=cfg.command, profile=cfg.profile.name, seed=cfg.seed, device=str(device),
-                        clip=cfg.clip, env_json=env)
+        grid = _Grid(cfg, Store(cfg.out), device, stop, verbose)
+        grid.store.start_run(grid.run_id, command=cfg.command, profile=cfg.profile.name, seed=cfg.seed,
+                             device=str(device), clip=cfg.clip, env_json=env)
         plan = [(dname, ds, i) for dname, ds in dsets for i in range(len(ds) if count is None else min(count, len(ds)))]
-        summary = RunSummary(total=sum(len(meths) * (len(noises) if ds.has_ground_truth else 1) for _, ds, _ in plan))
-        bar = _progress_bar(summary.total)
+        grid.summary.total = sum(len(meths) * len(_noises_for(ds, noises)) for _, ds, _ in plan)
+        grid.bar = _progress_bar(grid.summary.total)
         try:
             for dname, ds, idx in plan:
                 keep = cfg.profile.cube_images is None or idx < cfg.profile.cube_images
-                if _run_image(cfg, store, run_id, dname, ds, ds.ids[idx], crop, noises, meths, device, summary,
-                              bar, stop, verbose, keep):
-                    summary.interrupted = True
+                if grid.image(dname, ds, ds.ids[idx], _noises_for(ds, noises), meths, keep):
+                    grid.summary.interrupted = True
                     break
         finally:
-            bar.close()
-            store.finish_run(run_id)
-            store.close()
-    return summary
+            grid.bar.close()
+            grid.store.finish_run(grid.run_id)
+            grid.store.close()
+    return grid.summary
 
 
-def _run_image(cfg: RunConfig, store: Store, run_id: str, dname: str, ds: Any, image_id: str, crop: int | None,
-               noises: list[NoiseModel], meths: dict[str, Method], device: Any, summary: RunSummary, bar: Any,
-               stop: _Interrupt, verbose: bool, keep_cubes: bool) -> bool:
-    """Every (noise, method) cell of one image; returns True when an interrupt asked to stop."""
-    image: HSImage | None = None
-    for model in (noises if ds.has_ground_truth else [None]):
-        cells = []
-        for mname, meth in meths.items():
-            key = cell_key(meth, model, dname, image_id, cfg)
-            if store.has(key) and not cfg.rerun:
-                summary.skipped += 1
-                bar.update(1)
-            else:
-                cells.append((key, mname, meth))
-        if not cells:
-            continue
-        if image is None:
-            image = _prepare(ds.get(image_id), crop)
-            _save_reference(store, dname, image, ds.rgb_bands, keep_cubes)
-        noisy, sigma, noise_info, noise_dir = _noisy(store, dname, image, model, cfg.seed, ds.rgb_bands, keep_cubes)
-        for key, mname, meth in cells:
-            if stop.requested:
-                return True
-            if not store.claim(key) and not cfg.rerun:
-                summary.skipped += 1
-                bar.update(1)
+def _noises_for(ds: Any, noises: list[NoiseModel]) -> list[NoiseModel | None]:
+    """Synthetic noise for clean data; None (the data's own noisy input) for real-noise and frozen sets."""
+    return noises if ds.has_ground_truth and not ds.meta.get("noise") else [None]
+
+
+@dataclass
+class _Input:
+    """One noisy input of the grid and where its figures' inputs are stored."""
+
+    dataset: str
+    image: HSImage
+    noisy: np.ndarray
+    sigma: np.ndarray | None
+    noise: str
+    noise_params: dict[str, Any]
+    info: dict[str, Any]
+    folder: str
+    rgb: tuple[int, int, int]
+    keep_cube: bool
+
+
+class _Grid:
+    """The state of one `run`: store, device, progress and what happened."""
+
+    def __init__(self, cfg: RunConfig, store: Store, device: Any, stop: _Interrupt, verbose: bool) -> None:
+        self.cfg, self.store, self.device, self.stop, self.verbose = cfg, store, device, stop, verbose
+        self.run_id = uuid.uuid4().hex[:12]
+        self.summary = RunSummary()
+        self.bar: Any = None
+        self.crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
+
+    def image(self, dname: str, ds: Any, image_id: str, noises: list[NoiseModel | None], meths: dict[str, Method],
+              keep_cube: bool) -> bool:
+        """Every (noise, method) cell of one image; returns True when an interrupt asked to stop."""
+        image: HSImage | None = None
+        for model in noises:
+            cells = []
+            for meth in meths.values():
+                key = cell_key(meth, model, dname, image_id, self.cfg)
+                if self.store.has(key) and not self.cfg.rerun:
+                    self._skip()
+                else:
+                    cells.append((key, meth))
+            if not cells:
                 continue
-            row = _run_cell(meth, image, noisy, sigma, noise_info, noise_dir, key, model, dname, cfg, device, store,
-                            run_id, ds.rgb_bands, keep_cubes)
-            store.put(row, replace=True)
-            summary.done += 1
-            if row["status"] != "ok":
-                summary.failed.append((f"{mname} x {row['noise']} x {dname}/{image_id}", row["error"]))
-            if verbose:
-                bar.write(_cell_line(row), file=sys.stderr)
-            bar.update(1)
-    return stop.requested
+            if image is None:
+                image = _prepare(ds.get(image_id), self.crop)
+                if image.clean is not None:
+                    self.store.save_artifact(f"{slug(dname)}/{slug(image.id)}/clean",
+                                             **_views(image.clean, ds.rgb_bands, keep_cube))
+            inp = self._input(dname, ds, image, model, keep_cube)
+            for key, meth in cells:
+                if self.stop.requested:
+                    return True
+                if not self.store.claim(key) and not self.cfg.rerun:
+                    self._skip()
+                    continue
+                row = self._cell(meth, inp, key)
+                self.store.put(row, replace=True)
+                self.summary.done += 1
+                if row["status"] != "ok":
+                    self.summary.failed.append((f"{meth.name} x {inp.noise} x {dname}/{image_id}", row["error"]))
+                if self.verbose:
+                    self.bar.write(_cell_line(row), file=sys.stderr)
+                self.bar.update(1)
+        return self.stop.requested
+
+    def _skip(self) -> None:
+        self.summary.skipped += 1
+        self.bar.update(1)
+
+    def _input(self, dname: str, ds: Any, image: HSImage, model: NoiseModel | None, keep_cube: bool) -> _Input:
+        if model is not None:
+            sample = noisy_input(dname, image, model, self.cfg.seed)
+            noisy, sigma, info = sample.noisy, sample.sigma, sample.info
+            label, params = model.spec(), model.params
+            tag = f"{model.name}-{stable_hash(model.params, 8)}-s{self.cfg.seed}"
+        elif ds.meta.get("noise"):
+            frozen = image.meta.get("frozen_sigma")
+            noisy, sigma, info = image.noisy, None if frozen is None else np.asarray(frozen), {"frozen": ds.meta}
+            label, params, tag = str(ds.meta["noise"]), {}, f"{ds.meta['noise']}-frozen"
+        else:
+            noisy, sigma, info, label, params, tag = image.noisy, None, {"real_noise": True}, "real", {}, "real"
+        assert noisy is not None
+        folder = f"{slug(dname)}/{slug(image.id)}/{slug(tag)}"
+        extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float32)}
+        self.store.save_artifact(f"{folder}/noisy", **_views(noisy, ds.rgb_bands, keep_cube), **extra)
+        return _Input(dname, image, noisy, sigma, label, params, info, folder, ds.rgb_bands, keep_cube)
+
+    def _cell(self, meth: Method, inp: _Input, key: str) -> dict[str, Any]:
+        cfg = self.cfg
+        ident = meth.describe()
+        h, w, b = inp.noisy.shape
+        row: dict[str, Any] = {
+            "key": key, "run_id": self.run_id, "method": ident["method"], "method_version": ident["version"],
+            "family": meth.family, "params_json": ident["params"], "params_hash": stable_hash(ident["params"]),
+            "noise": inp.noise, "noise_params_json": inp.noise_params, "dataset": inp.dataset, "image": inp.image.id,
+            "seed": cfg.seed, "profile": cfg.profile.name, "height": h, "width": w, "bands": b, "clip": cfg.clip,
+            "device": str(self.device), "sigma_json": None if inp.sigma is None else [float(s) for s in inp.sigma],
+        }
+        clean = inp.image.clean
+        meth.monitor = (lambda est: metrics.psnr(clean, np.clip(est, 0, 1) if cfg.clip else est)) \
+            if clean is not None and cfg.profile.trace else None
+        given = inp.sigma if cfg.sigma == "oracle" else None
+        try:
+            with PeakMemory(self.device) as mem:
+                t0 = time.perf_counter()
+                est = meth.denoise(inp.noisy, sigma=given, device=self.device)
+                elapsed = time.perf_counter() - t0
+            est = check_cube(est, f"{meth.name} output")
+            info = {"sigma_mode": "oracle" if given is not None else "estimate", "noise": inp.info, **meth.last_info}
+            row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
+                       info_json=info)
+            arrays = _views(est, inp.rgb, inp.keep_cube)
+            if clean is not None:
+                scored = np.clip(est, 0, 1) if cfg.clip else est
+                values = metrics.evaluate(clean, scored, names=SCORED)
+                row.update({k: values.get(k) for k in SCORED}, metrics_json=values)
+                arrays["psnr_band"] = metrics.psnr_per_band(clean, scored).astype(np.float32)
+            row["artifact"] = self.store.save_artifact(f"{inp.folder}/{slug(meth.name)}-{row['params_hash']}",
+                                                       **arrays)
+        except KeyboardInterrupt:
+            self.store.release(key)
+            raise
+        except Exception as exc:  # noqa: BLE001 - one cell's failure must not stop the grid
+            row.update(status="failed", error=_one_line(exc), info_json={"traceback": traceback.format_exc(limit=8)})
+        finally:
+            meth.monitor = None
+        row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return row
 
 
 def cell_key(meth: Method, model: NoiseModel | None, dataset: str, image: str, cfg: RunConfig) -> str:
@@ -181,79 +271,12 @@ def _prepare(image: HSImage, crop: int | None) -> HSImage:
     return HSImage(image.id, clean, noisy, image.wavelengths, image.meta)
 
 
-def _noisy(store: Store, dname: str, image: HSImage, model: NoiseModel | None, seed: int,
-           rgb: tuple[int, int, int], keep_cube: bool) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any], str]:
-    if model is None:
-        noisy, sigma, info, tag = image.noisy, None, {"real_noise": True}, "real"
-    elif image.noisy is not None and image.clean is not None:
-        sigma = np.asarray(image.meta.get("frozen_sigma")) if image.meta.get("frozen_sigma") is not None else None
-        noisy, info, tag = image.noisy, {"frozen": True}, f"{model.name}-frozen"
-    else:
-        sample = noisy_input(dname, image, model, seed)
-        noisy, sigma, info = sample.noisy, sample.sigma, sample.info
-        tag = f"{model.name}-{stable_hash(model.params, 8)}-s{seed}"
-    assert noisy is not None
-    noise_dir = f"{slug(dname)}/{slug(image.id)}/{slug(tag)}"
-    extra = {} if sigma is None else {"sigma": np.asarray(sigma, np.float32)}
-    store.save_artifact(f"{noise_dir}/noisy", **_views(noisy, rgb, keep_cube), **extra)
-    return noisy, sigma, info, noise_dir
-
-
-def _save_reference(store: Store, dname: str, image: HSImage, rgb: tuple[int, int, int], keep_cube: bool) -> None:
-    if image.clean is not None:
-        store.save_artifact(f"{slug(dname)}/{slug(image.id)}/clean", **_views(image.clean, rgb, keep_cube))
-
-
 def _views(cube: np.ndarray, rgb: tuple[int, int, int], store_cube: bool) -> dict[str, np.ndarray]:
     out = {"rowmean": cube.mean(axis=1).astype(np.float32), "colmean": cube.mean(axis=0).astype(np.float32),
            "rgb_bands": np.asarray([min(b, cube.shape[2] - 1) for b in rgb], np.int16)}
     if store_cube:
         out["cube"] = cube.astype(np.float16)
     return out
-
-
-def _run_cell(meth: Method, image: HSImage, noisy: np.ndarray, sigma: np.ndarray | None, noise_info: dict[str, Any],
-              noise_dir: str, key: str, model: NoiseModel | None, dname: str, cfg: RunConfig, device: Any,
-              store: Store, run_id: str, rgb: tuple[int, int, int], keep_cube: bool) -> dict[str, Any]:
-    ident = meth.describe()
-    h, w, b = noisy.shape
-    row: dict[str, Any] = {
-        "key": key, "run_id": run_id, "method": ident["method"], "method_version": ident["version"],
-        "family": meth.family, "params_json": ident["params"], "params_hash": stable_hash(ident["params"]),
-        "noise": "real" if model is None else model.spec(), "noise_params_json": {} if model is None else model.params,
-        "dataset": dname, "image": image.id, "seed": cfg.seed, "profile": cfg.profile.name,
-        "height": h, "width": w, "bands": b, "clip": cfg.clip, "device": str(device),
-        "sigma_json": None if sigma is None else [float(s) for s in sigma],
-    }
-    clean = image.clean if model is not None else None
-    meth.monitor = (lambda est: metrics.psnr(clean, np.clip(est, 0, 1) if cfg.clip else est)) \
-        if clean is not None and cfg.profile.trace else None
-    given = sigma if cfg.sigma == "oracle" else None
-    try:
-        with PeakMemory(device) as mem:
-            t0 = time.perf_counter()
-            est = meth.denoise(noisy, sigma=given, device=device)
-            elapsed = time.perf_counter() - t0
-        est = check_cube(est, f"{meth.name} output")
-        info = {"sigma_mode": cfg.sigma if given is not None else "estimate", "noise": noise_info, **meth.last_info}
-        row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
-                   info_json=info)
-        arrays = _views(est, rgb, keep_cube)
-        if clean is not None:
-            scored = np.clip(est, 0, 1) if cfg.clip else est
-            values = metrics.evaluate(clean, scored, names=SCORED)
-            row.update({k: values.get(k) for k in SCORED}, metrics_json=values)
-            arrays["psnr_band"] = metrics.psnr_per_band(clean, scored).astype(np.float32)
-        row["artifact"] = store.save_artifact(f"{noise_dir}/{slug(meth.name)}-{row['params_hash']}", **arrays)
-    except KeyboardInterrupt:
-        store.release(key)
-        raise
-    except Exception as exc:  # noqa: BLE001 - one cell's failure must not stop the grid
-        row.update(status="failed", error=_one_line(exc), info_json={"traceback": traceback.format_exc(limit=8)})
-    finally:
-        meth.monitor = None
-    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return row
 
 
 def _one_line(exc: BaseException) -> str:

@@ -180,3 +180,20 @@ def test_export(cubes: Path, tmp_path: Path, fmt: str) -> None:
     df = pd.read_csv(dest) if fmt == "csv" else pd.read_parquet(dest)
     assert len(df) == 6 and {"method", "noise", "psnr", "ssim", "sam"} <= set(df.columns)
     np.testing.assert_allclose(sorted(df.psnr), sorted(store.load(out).psnr))
+
+
+def test_frozen_set_runs_once_per_method_with_its_own_noise(cubes: Path, tmp_path: Path) -> None:
+    from bench import profiles, runner
+    from bench.datasets.commands import freeze
+
+    folder = freeze(f"npy:{cubes}", "noniid-55", tmp_path / "frozen", seed=0, crop=24)
+    gen, frz = tmp_path / "gen", tmp_path / "frz"
+    smoke = profiles.get("smoke")
+    runner.run(runner.RunConfig(methods=["noisy"], noises=["noniid-55"], datasets=[f"npy:{cubes}"], profile=smoke,
+                                out=gen, crop=24, images=3))
+    summary = runner.run(runner.RunConfig(methods=["noisy"], noises=["noniid-15", "corr"],
+                                          datasets=[f"frozen:{folder}"], profile=smoke, out=frz, crop=24, images=3))
+    assert summary.done == 3 and not summary.failed, "the --noise selection does not multiply a frozen set"
+    a, b = _rows(gen), _rows(frz)
+    assert set(b.noise) == {"noniid-55"}
+    np.testing.assert_allclose(a.psnr.to_numpy(), b.psnr.to_numpy(), rtol=0, atol=1e-9)
