@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from bench.errors import UsageError
+from bench.registry import parse_value
 from bench.training.loop import train
 
 
@@ -65,17 +66,5 @@ def _params(items: list[str]) -> dict[str, Any]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise UsageError(f"--param: expected KEY=VALUE, got {item!r}")
-        out[key.strip()] = _literal(value.strip())
+        out[key.strip()] = parse_value(value.strip())
     return out
-
-
-def _literal(text: str) -> Any:
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    return None if low == "none" else text
