@@ -6,6 +6,7 @@ hands it to every method; cells already in the store are skipped, so a killed ru
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import signal
@@ -15,6 +16,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -298,22 +300,14 @@ def slug(text: str) -> str:
 
 def environment() -> dict[str, Any]:
     """What a result depends on besides its inputs: versions, commit, machine."""
-    import os
-
     import torch
 
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__}
-    for mod in ("scipy", "skimage", "timm", "bm4d"):
+    versions = {"python": platform.python_version()}
+    for dist in ("hsi-bench", "numpy", "torch", "scipy", "scikit-image", "timm", "bm4d"):
         try:
-            versions[mod] = getattr(__import__(mod), "__version__", "?")
-        except ImportError:
-            pass
-    try:
-        from importlib.metadata import version
-
-        versions["hsi-bench"] = version("hsi-bench")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        versions["hsi-bench"] = "source"
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
+            versions[dist] = None
     return {"versions": versions, "commit": _git_commit(), "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "torch_threads": torch.get_num_threads()}
