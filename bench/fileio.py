@@ -10,16 +10,23 @@ from typing import Iterator
 from bench.errors import UsageError
 
 
+def writable_folder(folder: str | os.PathLike[str], what: str = "folder") -> Path:
+    """Create ``folder`` if needed; a one-line `UsageError` naming ``what`` when it cannot be created or written."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {what} {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write to {what} {folder}: permission denied")
+    return folder
+
+
 @contextmanager
 def atomic_target(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``, on error it is removed."""
     dest = Path(dest)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create folder {dest.parent}: {exc.strerror or exc}") from None
-    if not os.access(dest.parent, os.W_OK):
-        raise UsageError(f"cannot write to {dest.parent}: permission denied")
+    writable_folder(dest.parent)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
         yield tmp

@@ -12,8 +12,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from bench.errors import UsageError
-from bench.fileio import write_text_atomic
+from bench.fileio import writable_folder, write_text_atomic
 from reports import data
 from reports.data import Results, load_results
 from reports.grid import Grid
@@ -81,12 +80,7 @@ def _destination(store: Path, out_path: str | os.PathLike[str] | None) -> Path:
     dest = Path(out_path) if out_path is not None else store / "report" / "index.html"
     if dest.suffix.lower() not in (".html", ".htm"):
         dest = dest / "index.html"
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot create report folder {dest.parent}: {exc.strerror or exc}") from None
-    if not os.access(dest.parent, os.W_OK):
-        raise UsageError(f"report folder {dest.parent} is not writable")
+    writable_folder(dest.parent, "report folder")
     return dest
 
 
