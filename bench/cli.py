@@ -127,16 +127,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _optional(sub: Any, module: str, name: str, adder: str, runner_name: str, help_text: str) -> None:
+def _wire(sub: Any, module: str, name: str, adder: str, runner_name: str, help_text: str) -> None:
     """Wire a subcommand whose implementation lives in another package of the suite."""
     import importlib
 
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if not exc.name or not module.startswith(exc.name):
-            raise
-        return
+    mod = importlib.import_module(module)
     p = sub.add_parser(name, help=help_text)
     getattr(mod, adder)(p)
     run: Callable[[argparse.Namespace], int] = getattr(mod, runner_name)
@@ -151,10 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_list(sub)
     _add_export(sub)
-    _optional(sub, "reports.cli", "report", "add_report_arguments", "run_report", "tables and the HTML report")
-    _optional(sub, "bench.datasets.cli", "data", "add_data_arguments", "run_data", "datasets: list, check, freeze")
-    _optional(sub, "bench.training.cli", "train", "add_train_arguments", "run_train", "train a trainable method")
-    _optional(sub, "bench.check", "check", "add_check_arguments", "run_check", "regression gate against a baseline")
+    _wire(sub, "reports.cli", "report", "add_report_arguments", "run_report", "tables and the HTML report")
+    _wire(sub, "bench.datasets.cli", "data", "add_data_arguments", "run_data", "datasets: list, check, freeze")
+    _wire(sub, "bench.training.cli", "train", "add_train_arguments", "run_train", "train a trainable method")
+    _wire(sub, "bench.check", "check", "add_check_arguments", "run_check", "regression gate against a baseline")
     return parser
 
 
