@@ -98,13 +98,11 @@ def current_rows(store_dir: Path) -> list[dict[str, Any]]:
 
 
 def _run_grid(spec: dict[str, Any], out: Path, verbose: bool) -> None:
-    from bench import profiles, runner
-
-    prof = profiles.get(spec.get("profile", "smoke"))
     import methods
     import noise
-    from bench import datasets
+    from bench import datasets, profiles, runner
 
+    prof = profiles.get(spec.get("profile", "smoke"))
     cfg = runner.RunConfig(
         methods=methods.registry.select(spec.get("methods") or prof.methods),
         noises=noise.registry.select(spec.get("noise") or "all"),
