@@ -182,6 +182,7 @@ class TrainableMethod(Method):
         self.last_info["checkpoint"] = dict(self._ckpt_info)
         self.last_info["clamped"] = bool(self.params.get("clamp"))
         self.last_info["tile_calls"] = calls[0]
+        self.last_info["params_count"] = sum(p.numel() for p in net.parameters())
         self.last_info["ensemble_views"] = len(views)
         if infos:
             self.last_info.update(_merge_infos(infos))

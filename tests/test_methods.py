@@ -61,6 +61,9 @@ def test_denoise_returns_finite_cube_of_input_shape(name: str, tmp_path: Path) -
     assert out.shape == clean.shape and out.dtype == np.float32 and np.isfinite(out).all()
     np.testing.assert_array_equal(noisy.noisy, before)  # the input is never modified
     assert isinstance(m.last_info, dict)
+    if m.trainable:  # the report's complexity table reads these
+        assert m.last_info["params_count"] == sum(p.numel() for p in m.network("cpu").parameters())
+        assert m.last_info["checkpoint"]["sha256"]
 
 
 @pytest.mark.parametrize("name", NAMES)
