@@ -28,30 +28,42 @@ def relative_residual(z: torch.Tensor, fz: torch.Tensor) -> float:
     return float(rel) if torch.isfinite(rel) else float("inf")
 
 
-def _info(name: str, trace: list[float], best: float, tol: float, fallbacks: int = 0) -> dict[str, Any]:
-    return {"solver": name, "iterations": len(trace), "relative_residual": best, "residual_trace": trace,
-            "converged": bool(best <= tol), "finite": bool(best < float("inf")), "fallbacks": fallbacks}
+class _Progress:
+    """Bookkeeping both solvers share: residual trace, best iterate so far, callback, stopping test."""
+
+    def __init__(self, z0: torch.Tensor, tol: float, callback: Callback | None) -> None:
+        self.trace: list[float] = []
+        self.best_z, self.best = z0, float("inf")
+        self.tol, self.callback = tol, callback
+
+    def stop_after(self, z: torch.Tensor, fz: torch.Tensor) -> bool:
+        """Record the evaluation f(z) = fz; True when the solve should stop (diverged or converged)."""
+        res = relative_residual(z, fz)
+        self.trace.append(res)
+        if res == float("inf"):
+            return True
+        if res < self.best:
+            self.best_z, self.best = z, res
+        if self.callback is not None:
+            self.callback(fz)
+        return res <= self.tol
+
+    def result(self, name: str, fallbacks: int = 0) -> tuple[torch.Tensor, dict[str, Any]]:
+        return self.best_z, {"solver": name, "iterations": len(self.trace), "relative_residual": self.best,
+                             "residual_trace": self.trace, "converged": bool(self.best <= self.tol),
+                             "finite": bool(self.best < float("inf")), "fallbacks": fallbacks}
 
 
 def fixed_point(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3, beta: float = 1.0,
                 callback: Callback | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """Plain (optionally damped) iteration z <- (1 - beta) z + beta f(z); returns the best iterate seen."""
-    z, trace = z0, []
-    best_z, best = z0, float("inf")
+    z, progress = z0, _Progress(z0, tol, callback)
     for _ in range(max_iter):
         fz = f(z)
-        res = relative_residual(z, fz)
-        trace.append(res)
-        if res == float("inf"):
-            break
-        if res < best:
-            best_z, best = z, res
-        if callback is not None:
-            callback(fz)
-        if res <= tol:
+        if progress.stop_after(z, fz):
             break
         z = fz if beta == 1.0 else (1.0 - beta) * z + beta * fz
-    return best_z, _info("fixed-point", trace, best, tol)
+    return progress.result("fixed-point")
 
 
 def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3, memory: int = 6,
@@ -67,19 +79,10 @@ def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3
     n = z0.shape[0]
     xs: list[torch.Tensor] = []
     fs: list[torch.Tensor] = []
-    z, trace, fallbacks = z0, [], 0
-    best_z, best = z0, float("inf")
+    z, fallbacks, progress = z0, 0, _Progress(z0, tol, callback)
     for _ in range(max_iter):
         fz = f(z)
-        res = relative_residual(z, fz)
-        trace.append(res)
-        if res == float("inf"):
-            break
-        if res < best:
-            best_z, best = z, res
-        if callback is not None:
-            callback(fz)
-        if res <= tol:
+        if progress.stop_after(z, fz):
             break
         xs.append(z.reshape(n, -1))
         fs.append(fz.reshape(n, -1))
@@ -97,7 +100,7 @@ def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3
         mixed_f = torch.einsum("nk,nkd->nd", gamma, torch.stack(fs, 1))
         mixed_x = torch.einsum("nk,nkd->nd", gamma, torch.stack(xs, 1))
         z = (beta * mixed_f + (1.0 - beta) * mixed_x).reshape(z0.shape)
-    return best_z, _info("anderson", trace, best, tol, fallbacks)
+    return progress.result("anderson", fallbacks)
 
 
 def _mixing_weights(g: torch.Tensor, lam: float) -> torch.Tensor | None:
