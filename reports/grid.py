@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -95,16 +95,20 @@ def rank_row(values: list[float | None], families: list[str], metric: Metric) ->
     return ranks
 
 
+def _scored_datasets(res: Results) -> Iterator[tuple[str, Any, list[str], list[str]]]:
+    """Per dataset with ground truth: its scored rows, the main method columns and their families."""
+    for ds in res.datasets():
+        ok = res.ok[(res.ok["dataset"] == ds) & res.ok["psnr"].notna()]
+        if not ok.empty:
+            cols = _main_columns(res, ok)
+            yield ds, ok, cols, [res.family_of(c) for c in cols]
+
+
 def summary_grids(res: Results, *, noises: list[str] | None = None,
                   metrics: tuple[str, ...] = ("psnr", "ssim", "sam")) -> list[Grid]:
     """Tables II/III: per dataset with ground truth, rows noise x metric, mean over images per method."""
     grids = []
-    for ds in res.datasets():
-        ok = res.ok[(res.ok["dataset"] == ds) & res.ok["psnr"].notna()]
-        if ok.empty:
-            continue
-        cols = _main_columns(res, ok)
-        fams = [res.family_of(c) for c in cols]
+    for ds, ok, cols, fams in _scored_datasets(res):
         rows = []
         for noise in [n for n in _unique(ok["noise"]) if noises is None or n in noises]:
             sub = ok[ok["noise"] == noise]
@@ -119,12 +123,7 @@ def summary_grids(res: Results, *, noises: list[str] | None = None,
 def per_image_grids(res: Results, *, metrics: tuple[str, ...] = ("psnr", "ssim", "sam")) -> list[Grid]:
     """Per-image results: per dataset with ground truth, rows noise x image x metric."""
     grids = []
-    for ds in res.datasets():
-        ok = res.ok[(res.ok["dataset"] == ds) & res.ok["psnr"].notna()]
-        if ok.empty:
-            continue
-        cols = _main_columns(res, ok)
-        fams = [res.family_of(c) for c in cols]
+    for ds, ok, cols, fams in _scored_datasets(res):
         rows = []
         for noise in _unique(ok["noise"]):
             for image in _unique(ok["image"]):
