@@ -20,13 +20,7 @@ NAMES = [n for n in methods.registry.names()
          if methods.registry.get(n).obj.__module__ in _MODULES and (n != "bm4d" or _HAS_BM4D)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small batched solves run far faster on one thread than on an oversubscribed pool."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _smooth_cube(size: int = 32, bands: int = 10) -> np.ndarray:

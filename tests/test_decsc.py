@@ -21,13 +21,7 @@ TINY = dict(bands=6, gic_atoms=4, gic_kernel=3, lsu_atoms=2, lsu_kernel=[3, 3], 
             max_iter=4, phantom_steps=1, fail_bound=1e9, tile=16, overlap=4, band_overlap=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscribing a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _linear_problem(seed: int = 0, n: int = 2, d: int = 40, rho: float = 0.9):

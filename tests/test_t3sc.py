@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -23,12 +22,7 @@ from methods.trainable import CHECKPOINT_DIR, save_checkpoint
 TINY = {"codes0": 6, "steps0": 3, "codes1": 10, "steps1": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _count(net: torch.nn.Module) -> int:

@@ -6,7 +6,7 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,12 +40,7 @@ def tiny_set() -> Dataset:
     return Dataset("tinyset", list(cubes), lambda i: HSImage(id=i, clean=cubes[i]))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
