@@ -68,6 +68,10 @@ class TrainableMethod(Method):
         out = self.apply_network(net, noisy)
         return ((out - clean) ** 2).sum() / noisy.shape[0]
 
+    def train_stats(self, net: torch.nn.Module) -> dict[str, float]:
+        """Per-step figures of the last forward that `bench train` averages into ``log.csv`` (none here)."""
+        return {}
+
     # -- identity ----------------------------------------------------------------------------------------
     def arch(self) -> dict[str, Any]:
         """The parameters that define the network's shape (everything but ``inference_params``)."""

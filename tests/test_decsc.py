@@ -237,3 +237,72 @@ def test_shipped_small_checkpoint_denoises():
         out = m.denoise(noisy, device="cpu")
     assert np.mean((out - clean) ** 2) < 0.5 * np.mean((noisy - clean) ** 2)
     assert m.last_info["iterations"] >= 1 and "checkpoint" in m.last_info
+
+
+def test_warm_start_and_post_plain_count_f_evaluations():
+    layer = _contractive_layer()
+    y = torch.rand(1, 4, 8, 8)
+    net = DEQ(layer, tol=1e-5, max_iter=50, warm_start=True, post_plain=True, phantom_steps=5).eval()
+    with torch.no_grad():
+        net(y)
+    info = net.last_info
+    assert info["converged"] and info["warm_start"] is True
+    assert info["f_evals"] == info["iterations"] + 1 + 1 + 5
+
+
+def test_post_plain_step_carries_the_gradient_to_the_layer():
+    layer = _contractive_layer()
+    y = torch.rand(1, 4, 8, 8)
+    net = DEQ(layer, tol=1e-6, max_iter=50, train_max_iter=50, post_plain=True, phantom_steps=1).train()
+    (net(y) ** 2).sum().backward()
+    assert layer.W_K.parametrizations.weight.original.grad is not None
+
+
+def test_jacobian_penalty_is_drawn_in_training_and_differentiable():
+    layer = _contractive_layer()
+    y = torch.rand(2, 4, 8, 8)
+    m = methods.create("decsc.small", **{**TINY, "bands": 4, "jac_weight": 3.0, "post_plain": True})
+    net = DEQ(layer, tol=1e-6, max_iter=50, train_max_iter=50, post_plain=True, jac_weight=3.0).train()
+    plain = ((net(y) - y) ** 2).sum() / 2
+    assert net.jac_loss is not None and float(net.jac_loss) > 0
+    loss = m.training_loss(net, y, y)
+    assert float(loss) == pytest.approx(float(plain) + 3.0 * float(net.jac_loss), rel=1e-4)
+    (g,) = torch.autograd.grad(net.jac_loss, [layer.soft1.theta], allow_unused=True)
+    assert g is not None and torch.isfinite(g).all()
+    stats = m.train_stats(net)
+    assert set(stats) == {"f_evals", "residual", "converged", "jac"}
+    with torch.no_grad():
+        net.eval()(y)
+    assert net.jac_loss is None
+
+
+def test_jacobian_penalty_of_a_linear_map_estimates_its_frobenius_norm():
+    """For f(z) = a z + b the penalty is an unbiased estimate of ||a||_F^2 / d."""
+    class _Linear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = torch.nn.Parameter(torch.eye(16) * 0.5)
+
+        def init_state(self, y):
+            return torch.zeros_like(y)
+
+        def forward(self, z, y):
+            return z @ self.a.T + y
+
+        def reconstruct(self, z, y):
+            return z
+
+    net = DEQ(_Linear(), max_iter=100, train_max_iter=100, tol=1e-6, post_plain=True, jac_weight=1.0).train()
+    torch.manual_seed(0)
+    values = []
+    for _ in range(200):
+        net(torch.rand(8, 16))
+        values.append(float(net.jac_loss))
+    assert float(np.mean(values)) == pytest.approx(0.25, rel=0.05)
+
+
+def test_jacobian_options_are_validated():
+    with pytest.raises(UsageError, match="jac_weight"):
+        DEQ(_contractive_layer(), jac_weight=-1.0)
+    with pytest.raises(UsageError, match="jac_freq"):
+        DEQ(_contractive_layer(), jac_freq=0)

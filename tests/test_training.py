@@ -230,3 +230,57 @@ def test_self_ensemble_averages_transformed_views(tmp_path: Path, kernel: int, e
     assert np.allclose(a, b, atol=1e-5) is equal
     with pytest.raises(UsageError, match="ensemble"):
         _Conv(name="conv", kernel=kernel, checkpoint=str(tmp_path / "c.pt"), ensemble=3).denoise(cube)
+
+
+def test_band_groups_cover_every_band() -> None:
+    cube = np.arange(4 * 90, dtype=np.float32).reshape(2, 2, 90)
+    groups = loop_mod.band_groups(cube, 31)
+    assert [g.shape[2] for g in groups] == [31, 31, 31]
+    assert np.array_equal(groups[0], cube[..., :31]) and np.array_equal(groups[-1], cube[..., 59:])
+    assert len(loop_mod.band_groups(cube[..., :31], 31)) == 1 and loop_mod.band_groups(cube[..., :30], 31) == []
+
+
+def test_sampler_weights_balance_images() -> None:
+    big, small = np.zeros((64, 64, 2), np.float32), np.ones((16, 16, 2), np.float32)
+    noises = parse_noise_list("noniid-15")
+    rng = np.random.default_rng(0)
+    plain = PatchSampler([big, small], noises, patch=8)
+    share = np.mean([plain.clean_patch(rng).mean() > 0.5 for _ in range(400)])
+    balanced = PatchSampler([big, small], noises, patch=8, weights=[1 / 64 ** 2, 1 / 16 ** 2])
+    share_b = np.mean([balanced.clean_patch(rng).mean() > 0.5 for _ in range(400)])
+    assert share < 0.15 and 0.4 < share_b < 0.6
+    with pytest.raises(UsageError, match="weight"):
+        PatchSampler([big, small], noises, patch=8, weights=[1.0])
+
+
+def test_training_on_two_datasets_uses_band_groups_of_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 90-band dataset joins a 31-band one as 31-band groups, each dataset with equal total weight."""
+    from bench import datasets
+
+    sets = {"a31": Dataset("a31", ["x"], lambda i: HSImage(id=i, clean=np.zeros((40, 40, 31), np.float32))),
+            "b90": Dataset("b90", ["y"], lambda i: HSImage(id=i, clean=np.ones((20, 20, 90), np.float32)))}
+    monkeypatch.setattr(datasets, "load", lambda name, split="test", **kw: sets[name])
+    cubes, weights = loop_mod._training_cubes("a31,b90", 31)
+    assert [c.shape for c in cubes] == [(40, 40, 31)] + [(20, 20, 31)] * 3
+    areas = [c.shape[0] * c.shape[1] for c in cubes]
+    assert sum(a * w for a, w in zip(areas[:1], weights[:1])) == pytest.approx(
+        sum(a * w for a, w in zip(areas[1:], weights[1:])))
+    with pytest.raises(DataError, match="no training image has the 100 bands"):
+        loop_mod._training_cubes("a31", 100)
+
+
+def test_manifest_budget_sums_over_the_init_chain(tiny_set: Dataset, tmp_path: Path) -> None:
+    first = train("t3sc.small", dataset=tiny_set, out=tmp_path / "a", **{**FAST, "epochs": 2})
+    tuned = train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", init=str(first), **{**FAST, "epochs": 1})
+    one = load_checkpoint(first)[1]["budget"]
+    two = load_checkpoint(tuned)[1]["budget"]
+    best = load_checkpoint(first)[1]["best_epoch"]
+    assert one["steps"] == best * FAST["steps_per_epoch"] and one["patches"] == one["steps"] * FAST["batch_size"]
+    assert one["device"] == "cpu" and one["seconds"] > 0
+    assert two["steps"] == one["steps"] + FAST["steps_per_epoch"] and len(two["chain"]) == 2
+    assert two["seconds"] == pytest.approx(one["seconds"] + two["chain"][1]["seconds"], abs=0.11)
+
+
+def test_recorded_budget_of_an_old_manifest_comes_from_its_epochs() -> None:
+    old = {"best_epoch": 26, "epochs": 37, "training": {"steps_per_epoch": 20, "batch_size": 4}}
+    assert loop_mod._recorded_budget(old) == {"steps": 520, "patches": 2080, "seconds": None, "device": "cpu"}

@@ -68,14 +68,18 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     dev = resolve_device(device)
 
     noises = parse_noise_list(noise)
-    train_set = dataset if isinstance(dataset, Dataset) else datasets.load(dataset, split="train")
-    cubes = [_checked(img.clean, ds_name, img.id) for img in train_set]
-    sampler = PatchSampler(cubes, noises, patch=patch)
-    if sampler.bands != int(model.params["bands"]):
+    bands = int(model.params["bands"])
+    if isinstance(dataset, Dataset):
+        cubes = [_checked(img.clean, ds_name, img.id) for img in dataset]
+        weights = [1.0] * len(cubes)
+    else:
+        cubes, weights = _training_cubes(ds_name, bands)
+    sampler = PatchSampler(cubes, noises, patch=patch, weights=weights)
+    if sampler.bands != bands:
         raise DataError(f"{ds_name}: training images have {sampler.bands} bands, {method} is built for "
                         f"{model.params['bands']}")
     val = _validation_set(None if isinstance(dataset, Dataset) else ds_name, ds_name,
-                          parse_noise_list(cfg["val_noise"]), cfg, seed=int(seed), fallback=cubes)
+                          parse_noise_list(cfg["val_noise"]), cfg, seed=int(seed), fallback=cubes, bands=bands)
 
     net, opt, sched, rng, state = _start(model, cfg, out_dir, dev, init)
     log: list[dict[str, Any]] = state["log"]
@@ -87,22 +91,23 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
                 time.monotonic() - started + last_epoch_s > 60.0 * max_minutes:
             break
         t0 = time.monotonic()
-        loss = _run_epoch(model, net, opt, sampler, rng, cfg, dev, epoch=epoch, progress=progress)
+        loss, stats = _run_epoch(model, net, opt, sampler, rng, cfg, dev, epoch=epoch, progress=progress)
         lr_used = opt.param_groups[0]["lr"]
         sched.step()
-        psnr = _validate(model, net, val, dev)
+        psnr, val_stats = _validate(model, net, val, dev)
         last_epoch_s = time.monotonic() - t0
-        log.append({"epoch": epoch, "loss": loss, "val_psnr": psnr, "lr": lr_used, "seconds": round(last_epoch_s, 3)})
+        log.append({"epoch": epoch, "loss": loss, "val_psnr": psnr, "lr": lr_used, "seconds": round(last_epoch_s, 3),
+                    **stats, **{f"val_{k}": v for k, v in val_stats.items()}})
         if psnr > best["psnr"]:
             best = {"psnr": psnr, "epoch": epoch,
                     "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}}
-            save_checkpoint(out_dir / "best.pt", best["state_dict"], _manifest(model, cfg, best, epoch))
+            save_checkpoint(out_dir / "best.pt", best["state_dict"], _manifest(model, cfg, best, epoch, log, dev))
         _save_state(out_dir, net, opt, sched, rng, epoch, log, best, cfg)
         _write_log(out_dir / "log.csv", log)
     if best["state_dict"] is None:
         raise DataError(f"{method}: no epoch was trained (epochs={cfg['epochs']}, state in {out_dir})")
     done = log[-1]["epoch"] if log else 0
-    manifest = _manifest(model, cfg, best, done)
+    manifest = _manifest(model, cfg, best, done, log, dev)
     save_checkpoint(out_dir / "best.pt", best["state_dict"], manifest)
     if export:
         target = CHECKPOINT_DIR / f"{export}.pt"
@@ -123,6 +128,47 @@ def _resolve_config(model: TrainableMethod, given: dict[str, Any]) -> dict[str, 
     return cfg
 
 
+def band_groups(cube: np.ndarray, bands: int) -> list[np.ndarray]:
+    """Contiguous groups of ``bands`` bands covering an H x W x B cube (the last one aligned to the end).
+
+    This is how a cube with more bands than a network takes part in its training and validation; a cube
+    with exactly ``bands`` bands is its own single group and one with fewer yields none.
+    """
+    total = cube.shape[2]
+    if total < bands:
+        return []
+    starts = list(range(0, total - bands + 1, bands))
+    if starts[-1] + bands < total:
+        starts.append(total - bands)
+    return [np.ascontiguousarray(cube[:, :, s:s + bands]) for s in starts]
+
+
+def _dataset_names(spec: str) -> list[str]:
+    names = [n.strip() for n in spec.split(",")]
+    if not all(names):
+        raise UsageError(f"--dataset: malformed list {spec!r}")
+    return names
+
+
+def _training_cubes(spec: str, bands: int) -> tuple[list[np.ndarray], list[float]]:
+    """Training cubes of every dataset in the comma list ``spec``, cut into ``bands``-band groups.
+
+    Each dataset gets the same total sampling weight (patches come from each as often, whatever its
+    number and size of images), so a small second dataset is not drowned by a large first one.
+    """
+    cubes: list[np.ndarray] = []
+    weights: list[float] = []
+    for name in _dataset_names(spec):
+        own = [g for img in datasets.load(name, split="train")
+               for g in band_groups(_checked(img.clean, name, img.id), bands)]
+        if not own:
+            raise DataError(f"{name}: no training image has the {bands} bands the network needs")
+        area = float(sum(c.shape[0] * c.shape[1] for c in own))
+        cubes += own
+        weights += [1.0 / area] * len(own)
+    return cubes, weights
+
+
 def _checked(cube: np.ndarray | None, dataset: str, image_id: str) -> np.ndarray:
     if cube is None:
         raise DataError(f"{dataset}/{image_id}: no clean cube to train on")
@@ -130,25 +176,28 @@ def _checked(cube: np.ndarray | None, dataset: str, image_id: str) -> np.ndarray
 
 
 def _validation_set(registered: str | None, dataset: str, noises: list, cfg: dict[str, Any], *, seed: int,
-                    fallback: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fixed (noisy, clean) validation pairs: centre crops of the val split under every training noise.
+                    fallback: list[np.ndarray], bands: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fixed (noisy, clean) validation pairs: centre crops of each dataset's val split under every training
+    noise, cut into ``bands``-band groups.
 
     Without a val split, the last training image is used. The noisy inputs come from `noisy_input`, so they
     are the same bytes in every run with this seed.
     """
-    images: list[HSImage] = []
-    if registered is not None:
+    sources: list[tuple[str, list[HSImage]]] = []
+    for name in _dataset_names(registered) if registered is not None else []:
         try:
-            images = list(datasets.load(registered, split="val"))[:cfg["val_images"]]
+            sources.append((name, list(datasets.load(name, split="val"))[:cfg["val_images"]]))
         except UsageError:
-            images = []
-    if not images:
-        images = [HSImage(id="train-last", clean=fallback[-1])]
+            continue
+    if not any(images for _, images in sources):
+        sources = [(dataset, [HSImage(id="train-last", clean=fallback[-1])])]
     pairs = []
-    for img in images:
-        crop = HSImage(id=img.id, clean=np.ascontiguousarray(center_crop(img.clean, cfg["val_crop"])))
-        for model in noises:
-            pairs.append((noisy_input(dataset, crop, model, seed).noisy, crop.clean))
+    for name, images in sources:
+        for img in images:
+            for k, group in enumerate(band_groups(center_crop(img.clean, cfg["val_crop"]), bands)):
+                crop = HSImage(id=f"{img.id}-g{k}", clean=group)
+                for model in noises:
+                    pairs.append((noisy_input(name, crop, model, seed).noisy, crop.clean))
     return pairs
 
 
@@ -162,6 +211,7 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
         weights, manifest = load_checkpoint(src)
         model.check_manifest(manifest, src)
         net.load_state_dict(weights)
+        cfg["init_budget"] = _recorded_budget(manifest)
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg["milestones"], gamma=cfg["gamma"])
@@ -198,6 +248,7 @@ def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Op
                progress: bool) -> float:
     net.train()
     total = 0.0
+    stats: list[dict[str, float]] = []
     bar = tqdm(range(cfg["steps_per_epoch"]), desc=f"epoch {epoch}/{cfg['epochs']}", disable=not progress,
                leave=False, dynamic_ncols=True)
     for _ in bar:
@@ -210,15 +261,23 @@ def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Op
         loss.backward()
         opt.step()
         total += float(loss.detach())
+        stats.append(model.train_stats(net))
         bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
-    return total / cfg["steps_per_epoch"]
+    return total / cfg["steps_per_epoch"], _mean_stats(stats)
+
+
+def _mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for row in stats for k in row})
+    return {k: round(float(np.mean([row[k] for row in stats if k in row])), 6) for k in keys}
 
 
 def _validate(model: TrainableMethod, net: torch.nn.Module, val: list[tuple[np.ndarray, np.ndarray]],
-              dev: torch.device) -> float:
-    """Mean over validation pairs of the band-averaged PSNR (peak 1) of the network's output."""
+              dev: torch.device) -> tuple[float, dict[str, float]]:
+    """Mean over validation pairs of the band-averaged PSNR (peak 1) of the network's output, and the mean
+    of the method's `train_stats` over those passes (e.g. a DEQ's solver iterations and convergence)."""
     net.eval()
     scores = []
+    stats: list[dict[str, float]] = []
     with torch.no_grad():
         for noisy, clean in val:
             x = torch.from_numpy(noisy.transpose(2, 0, 1)[None].copy()).to(dev)
@@ -227,18 +286,48 @@ def _validate(model: TrainableMethod, net: torch.nn.Module, val: list[tuple[np.n
                 est = np.clip(est, 0.0, 1.0)
             mse = np.mean((est - clean.astype(np.float64)) ** 2, axis=(0, 1))
             scores.append(float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12)))))
-    return float(np.mean(scores))
+            stats.append(model.train_stats(net))
+    return float(np.mean(scores)), _mean_stats(stats)
 
 
-def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any], epochs_done: int) -> dict[str, Any]:
+def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any], epochs_done: int,
+              log: list[dict[str, Any]], dev: torch.device) -> dict[str, Any]:
     n_params = sum(int(v.numel()) for v in best["state_dict"].values())
     return {**model.manifest_base(), "dataset": cfg["dataset"], "noise": cfg["noise"],
             "val_noise": cfg["val_noise"], "epochs": epochs_done,
+            "budget": _budget(cfg, best, log, dev),
             "best_epoch": best["epoch"], "best_val_psnr": round(float(best["psnr"]), 4), "seed": cfg["seed"],
             "parameters": n_params, "init": cfg["init"],
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
                                               "val_images", "val_crop")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _budget(cfg: dict[str, Any], best: dict[str, Any], log: list[dict[str, Any]], dev: torch.device) -> dict[str, Any]:
+    """What the best weights cost: optimiser steps, patches seen and training wall time up to the best epoch,
+    summed over the ``--init`` chain they continue (read from the init checkpoint's manifest)."""
+    steps = int(best["epoch"]) * cfg["steps_per_epoch"]
+    seconds = float(sum(row["seconds"] for row in log if row["epoch"] <= best["epoch"]))
+    own = {"steps": steps, "patches": steps * cfg["batch_size"], "seconds": round(seconds, 1),
+           "device": dev.type, "threads": torch.get_num_threads() if dev.type == "cpu" else None}
+    before = cfg.get("init_budget")
+    if before is None:
+        return {**own, "chain": [own]}
+    chain = [*before.get("chain", [before]), own]
+    total_seconds = [c.get("seconds") for c in chain]
+    return {"steps": sum(int(c["steps"]) for c in chain), "patches": sum(int(c["patches"]) for c in chain),
+            "seconds": None if None in total_seconds else round(sum(total_seconds), 1),
+            "device": "+".join(dict.fromkeys(str(c["device"]) for c in chain)), "chain": chain}
+
+
+def _recorded_budget(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The budget in a checkpoint's manifest; older manifests give it from their epochs x steps per epoch."""
+    if "budget" in manifest:
+        return manifest["budget"]
+    training = manifest.get("training", {})
+    steps = int(manifest.get("best_epoch") or manifest.get("epochs") or 0) * int(training.get("steps_per_epoch", 0))
+    return {"steps": steps, "patches": steps * int(training.get("batch_size", 0)), "seconds": None,
+            "device": "cpu"}
 
 
 def _save_state(out_dir: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any,
@@ -251,7 +340,8 @@ def _save_state(out_dir: Path, net: torch.nn.Module, opt: torch.optim.Optimizer,
 
 def _write_log(path: Path, log: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=_LOG_FIELDS, lineterminator="\n")
+    extra = sorted({k for row in log for k in row} - set(_LOG_FIELDS))
+    writer = csv.DictWriter(buf, fieldnames=[*_LOG_FIELDS, *extra], lineterminator="\n")
     writer.writeheader()
     writer.writerows(log)
     tmp = path.with_name(path.name + ".tmp")

@@ -38,11 +38,12 @@ class PatchSampler:
 
     A crop of side ``patch / scale`` is resized to ``patch`` (antialiased bilinear), then one of the eight
     flips/90-degree rotations is applied; each patch gets a noise model drawn uniformly from ``noises``.
-    Images are picked with probability proportional to their area.
+    Images are picked with probability proportional to their area times their ``weights`` (default 1), so
+    a small dataset mixed with a large one can still be seen as often.
     """
 
     def __init__(self, cubes: Sequence[np.ndarray], noises: Sequence[NoiseModel], *, patch: int,
-                 scales: Sequence[float] = (1.0, 0.75, 0.5)) -> None:
+                 scales: Sequence[float] = (1.0, 0.75, 0.5), weights: Sequence[float] | None = None) -> None:
         if not cubes:
             raise DataError("patch sampler: no training images")
         if not noises:
@@ -60,6 +61,10 @@ class PatchSampler:
         if min(min(c.shape[:2]) for c in self.cubes) < patch:
             raise DataError(f"patch sampler: an image is smaller than the {patch} px patch")
         area = np.array([c.shape[0] * c.shape[1] for c in self.cubes], dtype=np.float64)
+        if weights is not None:
+            if len(weights) != len(self.cubes) or any(w <= 0 for w in weights):
+                raise UsageError("patch sampler: need one positive weight per image")
+            area = area * np.asarray(weights, dtype=np.float64)
         self._p = area / area.sum()
 
     def clean_patch(self, rng: np.random.Generator) -> np.ndarray:

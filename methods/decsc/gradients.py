@@ -19,7 +19,10 @@ Func = Callable[[torch.Tensor], torch.Tensor]
 
 
 class PhantomGradient:
-    """L damped unrolled steps z <- (1 - tau) z + tau f(z) from the detached fixed point.
+    """L damped unrolled steps z <- (1 - tau) z + tau f(z) from the fixed point.
+
+    The solve runs without a graph, so the steps start from a detached z*; a z that already carries a graph
+    (one plain f(z*) before the steps, the authors' order) keeps it, so the gradient flows through that step too.
 
     Differentiating them is a truncated Neumann series of (I - df/dz)^-1 (Eq. 19). The authors apply the
     same steps at evaluation as well, so they run in either grad mode.
@@ -35,7 +38,7 @@ class PhantomGradient:
         self.steps, self.tau = int(steps), float(tau)
 
     def __call__(self, f: Func, z_star: torch.Tensor) -> torch.Tensor:
-        z = z_star.detach()
+        z = z_star
         for _ in range(self.steps):
             z = (1.0 - self.tau) * z + self.tau * f(z)
         return z
