@@ -129,7 +129,7 @@ class TrainableMethod(Method):
                 p.requires_grad_(False)
             self._nets[key] = net
             self._ckpt_info = {"name": path.stem, "path": str(path), "sha256": manifest.get("sha256")
-                               or file_sha256(path)}
+                               or file_sha256(path), "budget": manifest.get("budget")}
         return self._nets[key]
 
     def check_manifest(self, manifest: dict[str, Any], path: Path) -> None:

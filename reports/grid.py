@@ -168,7 +168,9 @@ def complexity_table(res: Results, dataset: str) -> list[dict[str, Any]]:
         params = _first(i.get("params_count") for i in infos)
         flops = _first(i.get("flops") for i in infos)
         iters = [float(i["iterations"]) for i in infos if isinstance(i.get("iterations"), (int, float))]
+        evals = [float(i["f_evals"]) for i in infos if isinstance(i.get("f_evals"), (int, float))]
         conv = [bool(i["converged"]) for i in infos if "converged" in i]
+        budget = _first((i.get("checkpoint") or {}).get("budget") for i in infos)
         mem = sub["peak_mem_bytes"].dropna()
         kinds = sorted({str(k) for k in sub["mem_kind"].dropna()})
         out.append({
@@ -178,12 +180,23 @@ def complexity_table(res: Results, dataset: str) -> list[dict[str, Any]]:
             "time_s": f"{sub['time_s'].mean():.3g}" if sub["time_s"].notna().any() else "–",
             "time_n": int(sub["time_s"].notna().sum()),
             "peak_mem": f"{mem.max() / 2**20:.1f} MiB ({'/'.join(kinds)})" if len(mem) else "–",
-            "iterations": (f"{sum(iters) / len(iters):.1f}" + (f" ({sum(conv)}/{len(conv)} converged)" if conv else "")
-                           if iters else "–"),
+            "iterations": f"{sum(iters) / len(iters):.1f}" if iters else "–",
+            "f_evals": f"{sum(evals) / len(evals):.1f}" if evals else "–",
+            "converged": f"{sum(conv)}/{len(conv)} ({100.0 * sum(conv) / len(conv):.0f} %)" if conv else "–",
+            "training": _budget_text(budget),
             "device": ", ".join(sorted({str(d) for d in sub["device"].dropna()})) or "–",
             "size": _sizes(sub),
         })
     return out
+
+
+def _budget_text(budget: Any) -> str:
+    """A checkpoint's training budget (manifest ``budget``) as one cell: steps, patches, wall time, device."""
+    if not isinstance(budget, dict) or "steps" not in budget:
+        return "–"
+    seconds = budget.get("seconds")
+    wall = f", {seconds / 3600:.1f} h" if isinstance(seconds, (int, float)) else ""
+    return f"{int(budget['steps']):,} steps, {int(budget['patches']):,} patches{wall}, {budget.get('device', '?')}"
 
 
 def _main_columns(res: Results, ok: pd.DataFrame) -> list[str]:

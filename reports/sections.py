@@ -164,7 +164,9 @@ def _figures(res: Results, ok: pd.DataFrame, sec: Section, choice: Choice) -> No
         if traces:
             sec.figures.append(Figure(
                 "Solver convergence",
-                f"image {sec.image}: PSNR and relative residual of the fixed-point iterate per solver iteration.",
+                f"image {sec.image}: PSNR and relative residual of the fixed-point iterate per solver iteration; "
+                "the dashed line is the solver tolerance, and a filled marker on the PSNR curve is the first "
+                "iteration whose residual is at or below it.",
                 figures.convergence_figure(traces)))
 
 
@@ -183,13 +185,15 @@ def _band_curves(res: Results, ok: pd.DataFrame, image: str) -> dict[str, list[t
     return curves
 
 
-def _traces(ok: pd.DataFrame, image: str) -> list[tuple[str, list[float] | None, list[float] | None]]:
+def _traces(ok: pd.DataFrame, image: str) -> list[figures.Trace]:
     out = []
     for _, row in ok[ok["image"] == image].iterrows():
         info = row["info"] if isinstance(row["info"], dict) else {}
         psnr, resid = info.get("psnr_trace"), info.get("residual_trace")
         if psnr or resid:
-            out.append((f"{row['column']} · {row['noise']}", psnr, resid))
+            tol = info.get("tol")
+            out.append(figures.Trace(f"{row['column']} · {row['noise']}", psnr, resid,
+                                     float(tol) if isinstance(tol, (int, float)) else None))
     return out
 
 

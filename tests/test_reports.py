@@ -129,7 +129,7 @@ def test_html_is_self_contained_with_tables_figures_and_metadata(report: str) ->
     assert summary.count('class="data-row') == len(NOISES) * 3
     assert 'class="num rank1"' in summary and 'class="num rank2"' in summary and 'class="num rank3"' in summary
     for text in ("Complexity and cost", "4.29 M", "Failed cells", "GoDec did not converge", "sert (version 0)",
-                 "No ground truth", "Run metadata", "python", "not clipped", "radians", "12.0 (4/4 converged)"):
+                 "No ground truth", "Run metadata", "python", "not clipped", "radians", "4/4 (100 %)"):
         assert text in report
     per_image = report.split('class="results per-image"')[1].split("</table>")[0]
     assert per_image.count('class="data-row') == len(NOISES) * 2 * 3
@@ -235,3 +235,34 @@ def test_cli_wiring_reports_usage_errors(store_dir: Path, capsys: pytest.Capture
     assert main(["report", "--out", str(store_dir), "--dataset", "realnois"]) == 2
     assert "did you mean 'realnoise'" in capsys.readouterr().err
     assert main(["report", "--out", str(store_dir), "--bands", "1,2"]) == 2
+
+
+def test_training_budget_cell_reads_the_manifest_budget() -> None:
+    from reports.grid import _budget_text
+
+    budget = {"steps": 2140, "patches": 8560, "seconds": 9000.0, "device": "cpu"}
+    assert _budget_text(budget) == "2,140 steps, 8,560 patches, 2.5 h, cpu"
+    assert _budget_text({"steps": 740, "patches": 2960, "seconds": None, "device": "cpu"}) == \
+        "740 steps, 2,960 patches, cpu"
+    assert _budget_text(None) == "–"
+
+
+def test_convergence_figure_draws_the_tolerance() -> None:
+    import matplotlib.pyplot as plt
+
+    from reports import figures
+
+    drawn: list[float] = []
+    real = plt.Axes.axhline
+
+    def spy(self, y=0, *args, **kwargs):
+        drawn.append(y)
+        return real(self, y, *args, **kwargs)
+
+    plt.Axes.axhline = spy
+    try:
+        png = figures.convergence_figure([figures.Trace("decsc · noniid-95", [30.0, 31.0, 31.1], [0.1, 0.01, 5e-4],
+                                                        1e-3)])
+    finally:
+        plt.Axes.axhline = real
+    assert png.startswith(b"\x89PNG") and drawn == [1e-3]

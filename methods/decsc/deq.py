@@ -89,7 +89,8 @@ class DEQ(nn.Module):
                 extra += 1
             z = self.backward_pass(f, z)
             extra += getattr(self.backward_pass, "steps", 1)
-        info.update(gradient=self.gradient_name, warm_start=self.warm_start, f_evals=info["iterations"] + extra)
+        info.update(gradient=self.gradient_name, warm_start=self.warm_start, f_evals=info["iterations"] + extra,
+                    tol=self.tol)
         self.last_info = info
         return self.layer.reconstruct(z, y)
 
