@@ -68,6 +68,9 @@ class TrainableMethod(Method):
         out = self.apply_network(net, noisy)
         return ((out - clean) ** 2).sum() / noisy.shape[0]
 
+    def after_step(self, net: torch.nn.Module) -> None:
+        """Called by `bench train` after every optimiser step (e.g. to project weights); nothing here."""
+
     def train_stats(self, net: torch.nn.Module) -> dict[str, float]:
         """Per-step figures of the last forward that `bench train` averages into ``log.csv`` (none here)."""
         return {}

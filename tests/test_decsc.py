@@ -306,3 +306,56 @@ def test_jacobian_options_are_validated():
         DEQ(_contractive_layer(), jac_weight=-1.0)
     with pytest.raises(UsageError, match="jac_freq"):
         DEQ(_contractive_layer(), jac_freq=0)
+
+
+def test_shipped_small_checkpoint_is_not_the_worst_denoiser_off_its_training_domain():
+    """On a cube unlike scenes31's (scenes-rs, 31 short-wave-infrared bands), decsc.small stays in the pack."""
+    if not (CHECKPOINT_DIR / "decsc.small.pt").is_file():
+        pytest.skip("decsc.small checkpoint not shipped")
+    import noise
+    from bench import datasets
+    from bench.arrays import center_crop
+    from bench.cells import noisy_input
+    from bench.datasets.base import HSImage
+    from bench.metrics import evaluate
+
+    image = next(iter(datasets.load("scenes-rs", split="test")))
+    clean = np.ascontiguousarray(center_crop(image.clean, 40)[..., 59:90])
+    sample = noisy_input("scenes-rs", HSImage(image.id, clean), noise.create("noniid-95"), seed=0)
+    scores = {}
+    for name in ("decsc.small", "t3sc.small", "bm4d.torch", "lrmr"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            est = methods.create(name).denoise(sample.noisy, sigma=sample.sigma, device="cpu")
+        scores[name] = evaluate(clean, est, names=("psnr",))["psnr"]
+    assert scores["decsc.small"] > min(scores.values()), scores
+    assert scores["decsc.small"] > evaluate(clean, sample.noisy, names=("psnr",))["psnr"] + 3.0, scores
+
+
+def test_step_control_caps_the_gain_and_keeps_the_synthesis():
+    torch.manual_seed(0)
+    layer = DECSCLayer(bands=4, gic_atoms=6, gic_kernel=3, lsu_atoms=2, lsu_kernel=(3, 3), swin_blocks=1,
+                       swin_heads=2, dict_norm=1.0)
+    with torch.no_grad():
+        layer.W_K.parametrizations.weight.original.mul_(3.0)
+    s = torch.rand(1, 6, 8, 8)
+    before = layer.K(s).clone()
+    gains = layer.control_steps(1.0)
+    assert gains["gic"] > 1.5
+    after = layer.control_steps(1.0)
+    assert after["gic"] == pytest.approx(1.0, rel=0.05) and after["lsu"] <= 1.0 + 1e-3
+    assert torch.equal(layer.K(s), before)
+
+
+def test_after_step_applies_step_control_only_when_asked():
+    m = methods.create("decsc.small", **{**TINY, "step_control": 0.5})
+    net = m.build_network()
+    with torch.no_grad():
+        net.layer.W_K.parametrizations.weight.original.mul_(4.0)
+    m.after_step(net)
+    assert net.layer.control_steps(10.0)["gic"] <= 0.5 * 1.05
+    plain = methods.create("decsc.small", **TINY)
+    net2 = plain.build_network()
+    w = net2.layer.W_K.weight.clone()
+    plain.after_step(net2)
+    assert torch.equal(net2.layer.W_K.weight, w)

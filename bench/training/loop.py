@@ -260,6 +260,7 @@ def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Op
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        model.after_step(net)
         total += float(loss.detach())
         stats.append(model.train_stats(net))
         bar.set_postfix(loss=f"{float(loss.detach()):.4g}")

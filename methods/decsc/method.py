@@ -52,7 +52,7 @@ class DECSC(TrainableMethod):
         "swin": True, "dconv": True, "attention": True, "dict_norm": None,
         "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "phantom_steps": 5, "tau": 0.9, "fail_bound": 0.5,
-        "warm_start": False, "post_plain": False, "jac_weight": 0.0, "jac_freq": 1,
+        "warm_start": False, "post_plain": False, "jac_weight": 0.0, "jac_freq": 1, "step_control": None,
     }
     #: `bench train` defaults sized for a shared CPU (the paper: Adam 1e-4, batch 8, 30 epochs on GPUs).
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 4, "lr": 1e-3, "steps_per_epoch": 20, "epochs": 200,
@@ -60,7 +60,8 @@ class DECSC(TrainableMethod):
                                                 "val_crop": 64}
     inference_params: ClassVar[frozenset[str]] = TrainableMethod.inference_params | frozenset({
         "band_overlap", "solver", "gradient", "max_iter", "train_max_iter", "tol", "memory", "beta", "lam",
-        "phantom_steps", "tau", "fail_bound", "warm_start", "post_plain", "jac_weight", "jac_freq"})
+        "phantom_steps", "tau", "fail_bound", "warm_start", "post_plain", "jac_weight", "jac_freq",
+        "step_control"})
 
     def build_network(self) -> DEQ:
         """The DEQ around a `DECSCLayer` built from ``self.params``."""
@@ -83,6 +84,12 @@ class DECSC(TrainableMethod):
         loss = super().training_loss(net, noisy, clean)
         jac = getattr(net, "jac_loss", None)
         return loss if jac is None else loss + float(self.params["jac_weight"]) * jac
+
+    def after_step(self, net: torch.nn.Module) -> None:
+        """With ``step_control`` set (a bound such as 1.0), keep both ISTA steps' gains at or below it."""
+        bound = self.params.get("step_control")
+        if bound is not None:
+            net.layer.control_steps(float(bound))
 
     def train_stats(self, net: torch.nn.Module) -> dict[str, float]:
         """Solver f-evaluations, final residual, convergence and the Jacobian penalty of the last forward."""

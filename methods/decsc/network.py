@@ -65,6 +65,25 @@ class DECSCLayer(nn.Module):
                              mlp_ratio=mlp_ratio) if swin else nn.Identity()
         self.net2 = DetailEnhancement(lsu_atoms, dconv=dconv, attention=attention)
 
+    @torch.no_grad()
+    def control_steps(self, bound: float = 1.0, probe: int = 16) -> dict[str, float]:
+        """Rescale each analysis operator so that the gradient step's gain ||W K|| stays at or below ``bound``.
+
+        ISTA's step z + W (y - K z) is stable while the gain of W K is below 1 (step below 1/L for the learned
+        pair); a larger gain lets the code iterates grow and the fixed point be lost. The gain is measured by
+        power iteration on a ``probe`` x ``probe`` input and only W is rescaled, so the synthesis (and the
+        reconstruction X = K S + D H) is unchanged. Returns the gains found before rescaling.
+        """
+        gains = {}
+        pairs = (("gic", self.K, self.W_K, (1, self.gic_atoms, probe, probe)),
+                 ("lsu", self.D, self.W_D, (1, self.lsu_atoms, self.bands, probe, probe)))
+        for name, dic, adj, shape in pairs:
+            gain = _gain(lambda v: adj(dic(v)), shape)
+            gains[name] = gain
+            if gain > bound:
+                adj.parametrizations.weight.original.mul_(bound / gain)
+        return gains
+
     def state_size(self, y: torch.Tensor) -> int:
         """Length D of the flat state for an (N, B, H, W) input."""
         h, w = y.shape[-2:]
@@ -132,6 +151,18 @@ def _equalise(conv: nn.Module) -> None:
 
     rms = float(conv.weight.detach().square().mean().sqrt()) * 10.0
     parametrize.register_parametrization(conv, "weight", _Scaled(rms if rms > 0 else 1.0))
+
+
+def _gain(op, shape: tuple[int, ...], iters: int = 20) -> float:
+    """Largest |eigenvalue| estimate of the (not necessarily symmetric) linear map ``op`` by power iteration."""
+    v = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    gain = 0.0
+    for _ in range(iters):
+        v = v / v.norm()
+        w = op(v)
+        gain = float(w.norm())
+        v = w
+    return gain
 
 
 def _operator_norm(op: nn.Module, shape: tuple[int, ...], iters: int = 30) -> float:
