@@ -21,10 +21,12 @@ from methods.trainable import TrainableMethod
 
 #: CPU-sized variant, trained with the recipe the README's DECSC section documents: warm start, Anderson to
 #: the 1e-3 tolerance (at most 20 iterations) in training, one plain f plus 5 damped phantom steps, and the
-#: Jacobian penalty that keeps the layer contractive; inference solves to 1e-3 within 30 iterations.
+#: Jacobian penalty that keeps the layer contractive, elastic-net shrinkage of the codes and capped ISTA step
+#: gains; inference solves to 1e-3 within 30 iterations.
 _SMALL = {"gic_atoms": 32, "lsu_atoms": 8, "lsu_kernel": [3, 5], "swin_blocks": 2, "swin_heads": 4,
           "mlp_ratio": 2.0, "train_max_iter": 20, "dict_norm": 0.7, "max_iter": 30, "fail_bound": 0.9,
-          "warm_start": True, "post_plain": True, "jac_weight": 2.0, "jac_freq": 1}
+          "warm_start": True, "post_plain": True, "jac_weight": 30.0, "jac_freq": 1, "shrink": 0.1,
+          "step_control": 1.0}
 
 
 @register("decsc.small", **_SMALL)
@@ -49,7 +51,7 @@ class DECSC(TrainableMethod):
         **TrainableMethod.defaults, "clamp": False, "batch": 1, "band_overlap": 8,
         "gic_atoms": 192, "gic_kernel": 9, "lsu_atoms": 96, "lsu_kernel": [3, 9],
         "swin_blocks": 4, "swin_heads": 6, "window": 4, "mlp_ratio": 4.0,
-        "swin": True, "dconv": True, "attention": True, "dict_norm": None,
+        "swin": True, "dconv": True, "attention": True, "dict_norm": None, "shrink": 0.0,
         "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "phantom_steps": 5, "tau": 0.9, "fail_bound": 0.5,
         "warm_start": False, "post_plain": False, "jac_weight": 0.0, "jac_freq": 1, "step_control": None,
@@ -71,7 +73,8 @@ class DECSC(TrainableMethod):
                            swin_blocks=int(p["swin_blocks"]), swin_heads=int(p["swin_heads"]),
                            window=int(p["window"]), mlp_ratio=float(p["mlp_ratio"]), swin=bool(p["swin"]),
                            dconv=bool(p["dconv"]), attention=bool(p["attention"]),
-                           dict_norm=None if p["dict_norm"] is None else float(p["dict_norm"]))
+                           dict_norm=None if p["dict_norm"] is None else float(p["dict_norm"]),
+                           shrink=float(p["shrink"]))
         return DEQ(layer, solver=str(p["solver"]), gradient=str(p["gradient"]), max_iter=int(p["max_iter"]),
                    train_max_iter=int(p["train_max_iter"]), tol=float(p["tol"]), memory=int(p["memory"]),
                    beta=float(p["beta"]), lam=float(p["lam"]), phantom_steps=int(p["phantom_steps"]),

@@ -37,7 +37,7 @@ class DECSCLayer(nn.Module):
                  lsu_kernel: tuple[int, int] = (3, 9), swin_blocks: int = 4, swin_heads: int = 4,
                  window: int = 4, mlp_ratio: float = 2.0, swin: bool = True, dconv: bool = True,
                  attention: bool = True, threshold: float = 0.01, dict_scale: float = 1 / math.sqrt(1000),
-                 dict_norm: float | None = None) -> None:
+                 dict_norm: float | None = None, shrink: float = 0.0) -> None:
         super().__init__()
         self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
         kb, ks = lsu_kernel
@@ -59,8 +59,8 @@ class DECSCLayer(nn.Module):
                     dic.weight.mul_(factor)
         for conv in (self.K, self.W_K, self.D, self.W_D):
             _equalise(conv)
-        self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2)
-        self.soft2 = SoftThreshold(lsu_atoms, init=threshold, dims=3)
+        self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
+        self.soft2 = SoftThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink)
         self.net1 = SwinProx(gic_atoms, blocks=swin_blocks, heads=swin_heads, window=window,
                              mlp_ratio=mlp_ratio) if swin else nn.Identity()
         self.net2 = DetailEnhancement(lsu_atoms, dconv=dconv, attention=attention)
