@@ -60,6 +60,10 @@ def _count(out: Path) -> int:
         return 0
 
 
+def _summary_line(stderr: str) -> str:
+    return next(line for line in stderr.splitlines() if "cell(s) run" in line)
+
+
 def _rows(out: Path):
     df = store.load(out)
     return df.sort_values(["method", "noise", "image"]).reset_index(drop=True)
@@ -117,7 +121,7 @@ def test_two_concurrent_runs_share_one_store(cubes: Path, tmp_path: Path) -> Non
     assert [p.returncode for p in procs] == [0, 0], errs
     df = _rows(out)
     assert len(df) == 12 and df.key.is_unique and set(df.status) == {"ok"}
-    ran = sum(int(e.strip().splitlines()[-1].split()[0]) for e in errs)
+    ran = sum(int(_summary_line(e).split()[0]) for e in errs)
     assert ran == 12, "each cell computed by exactly one of the two processes"
 
 
