@@ -34,18 +34,6 @@ def _bench(*args: str, **kw) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=300, **kw)
 
 
-@pytest.fixture(scope="module")
-def cubes(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("cubes")
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:24, 0:24] / 24.0
-    for i in range(3):
-        spectrum = np.linspace(0.2, 0.8, 8) ** (1 + i)
-        cube = (0.5 + 0.4 * np.sin(3 * xx + i)[..., None] * np.cos(2 * yy)[..., None]) * spectrum
-        np.save(folder / f"img{i}.npy", (cube + 0.01 * rng.random(cube.shape)).astype(np.float32))
-    return folder
-
-
 def _grid(cubes: Path, out: Path, methods: str = "noisy,test.slow", *extra: str) -> list[str]:
     return ["run", "--methods", methods, "--noise", "noniid-55,corr", "--datasets", f"npy:{cubes}",
             "--profile", "smoke", "--crop", "24", "--images", "3", "--out", str(out), *extra]
