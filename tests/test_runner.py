@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def test_grid_rows_and_artifacts(cubes: Path, tmp_path: Path) -> None:
     for rel in df.artifact:
         data = store.load_artifact(tmp_path / "r", rel)
         assert data["cube"].shape == (24, 24, 8) and data["psnr_band"].shape == (8,)
-    assert "test.slow" in res.stderr  # -v prints one line per cell
+    assert "test.slow" in res.stderr and f"on {socket.gethostname()}" in res.stderr  # -v: a line per cell, host
 
 
 def test_rerun_skips_finished_cells(cubes: Path, tmp_path: Path) -> None:
@@ -125,7 +126,8 @@ def test_failing_cell_is_isolated(cubes: Path, tmp_path: Path) -> None:
     assert broken.error.str.contains("deliberate failure").all()
 
 
-def test_ctrl_c_stops_after_current_cell(cubes: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_after_current_cell(cubes: Path, tmp_path: Path, sig: int, code: int) -> None:
     out = tmp_path / "r"
     env = {**_env(), "HSIBENCH_TEST_SLOW": "1.5"}
     proc = subprocess.Popen([sys.executable, "-m", "bench", *_grid(cubes, out, "test.slow")], env=env, cwd=ROOT,
@@ -135,12 +137,14 @@ def test_ctrl_c_stops_after_current_cell(cubes: Path, tmp_path: Path) -> None:
         if (out / "results.sqlite").exists() and _count(out) >= 1:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     df = store.load(out)
-    assert len(df) == 2, "the cell in flight at Ctrl-C finishes and is kept; no further cell starts"
+    assert len(df) == 2, "the cell in flight at the signal finishes and is kept; no further cell starts"
     assert set(df.status) == {"ok"} and "interrupted" in err
+    with sqlite3.connect(out / "results.sqlite") as c:
+        assert c.execute("SELECT count(*) FROM claims").fetchone()[0] == 0, "no claim is left behind"
 
 
 def test_noisy_input_is_identical_across_processes() -> None:
