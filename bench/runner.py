@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import executors
-from bench.execute import SCORED  # noqa: F401 - re-exported for callers of the runner
-from bench.plan import Cell, RunConfig, build_methods, cell_key, make_plan, slug  # noqa: F401
+from bench.plan import Cell, RunConfig, make_plan
 from bench.progress import Progress
 from bench.record import Heartbeat, record
 from bench.store import Store
