@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.execute import CellResult
-from bench.store import HOST, Store
+from bench.store import HOST, Store, read_runs
 
 
 def record(store: Store, result: CellResult, *, run_id: str, source: str | os.PathLike[str] | None = None) -> None:
@@ -26,8 +26,7 @@ def record(store: Store, result: CellResult, *, run_id: str, source: str | os.Pa
     if source is not None:
         if estimate:
             store.copy_artifacts(source, str(estimate))
-        with Store(source, create=False) as src:
-            store.put_runs(src.runs_of(row["run_id"]))
+        store.put_runs(read_runs(source, row["run_id"]))
     store.put(row, replace=True)
 
 

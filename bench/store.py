@@ -225,10 +225,6 @@ class Store:
                 c.execute(f"INSERT OR REPLACE INTO runs ({','.join(_RUN_COLUMNS)}) VALUES "
                           f"({','.join('?' * len(_RUN_COLUMNS))})", [row.get(k) for k in _RUN_COLUMNS])
 
-    def runs_of(self, run_id: str) -> list[dict[str, Any]]:
-        cur = self._conn.execute(f"SELECT {','.join(_RUN_COLUMNS)} FROM runs WHERE run_id=?", (run_id,))
-        return [dict(zip(_RUN_COLUMNS, r)) for r in cur.fetchall()]
-
     def finish_run(self, run_id: str) -> None:
         with self._tx() as c:
             c.execute("UPDATE runs SET finished_at=? WHERE run_id=?", (_now(), run_id))
@@ -316,6 +312,16 @@ def load(path: str | os.PathLike[str], *, table: str = "results") -> "pd.DataFra
     for col in [c for c in df.columns if c.endswith("_json")]:
         df[col[:-5]] = df[col].map(lambda s: json.loads(s) if isinstance(s, str) and s else None)
     return df
+
+
+def read_runs(root: str | os.PathLike[str], run_id: str) -> list[dict[str, Any]]:
+    """The ``runs`` row of ``run_id`` in the store at ``root``, read without taking a write lock."""
+    try:
+        with sqlite3.connect(f"file:{Path(root) / DB_NAME}?mode=ro", uri=True, timeout=30) as conn:
+            cur = conn.execute(f"SELECT {','.join(_RUN_COLUMNS)} FROM runs WHERE run_id=?", (run_id,))
+            return [dict(zip(_RUN_COLUMNS, r)) for r in cur.fetchall()]
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read results store {root}: {exc}") from None
 
 
 def load_artifact(store_root: str | os.PathLike[str], relpath: str) -> dict[str, np.ndarray]:
