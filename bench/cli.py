@@ -1,4 +1,4 @@
-"""The ``bench`` command line: run, report, list, export, data, train, check.
+"""The ``bench`` command line: run, report, list, export, data, train, check, merge.
 
 Usage errors exit 2, failures exit 1, both with a one-line message on stderr; ``--debug`` shows tracebacks.
 """
@@ -39,15 +39,31 @@ def _add_run(sub: Any) -> None:
                    help="give methods the true per-band sigma (published protocols) or let them estimate it")
     p.add_argument("--clip", action="store_true", help="clip estimates to [0, 1] before scoring (recorded)")
     p.add_argument("--rerun", action="store_true", help="recompute cells already in the store")
+    p.add_argument("--keep-failed", action="store_true",
+                   help="skip cells stored as failed instead of retrying them (they still count as failed)")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                   help="one line per finished cell")
+                   help="one line per finished cell, with the host it ran on")
+    ex = p.add_argument_group("executors (see README: Running on more than one machine)")
+    ex.add_argument("--executor", choices=("inline", "local", "ray", "slurm"), default="inline",
+                    help="where cells run: this process (default), local worker processes, Ray or Slurm")
+    ex.add_argument("--workers", type=int, default=None,
+                    help="local: worker processes (default: cores); ray: CPUs of a local cluster; slurm: array tasks")
+    ex.add_argument("--devices", default=None, help="local: one worker per device, e.g. cuda:0,cuda:1")
+    ex.add_argument("--address", default=None, help="ray: auto | ray://host:10001 (default: start a local cluster)")
+    ex.add_argument("--slurm-partition", default=None)
+    ex.add_argument("--slurm-gpus-per-task", type=int, default=None)
+    ex.add_argument("--slurm-time", default=None, help="time limit per array task: minutes or [D-]H:MM:SS")
+    ex.add_argument("--slurm-array-parallelism", type=int, default=None, help="array tasks running at once")
+    ex.add_argument("--slurm-cluster", choices=("slurm", "local", "debug"), default="slurm",
+                    help="submitit backend; local/debug run the same array on this machine")
     p.set_defaults(func=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import methods
     import noise
-    from bench import datasets, profiles, runner
+    from bench import datasets, executors, profiles, runner
+    from methods.base import resolve_device
 
     prof = profiles.get(args.profile)
     method_names = methods.registry.select(args.methods or prof.methods)
@@ -55,18 +71,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     dataset_names = datasets.registry.select(args.datasets or prof.datasets)
     params = _method_params(args.param, args.checkpoint, method_names)
     out = args.out or Path("runs") / prof.name
+    devices = [d.strip() for d in (args.devices or "").split(",") if d.strip()]
     cfg = runner.RunConfig(methods=method_names, noises=noise_names, datasets=dataset_names, profile=prof, out=out,
-                           seed=args.seed, device=args.device, rerun=args.rerun, clip=args.clip, sigma=args.sigma,
-                           images=args.images, crop=args.crop, data_root=args.data_root, method_params=params,
+                           seed=args.seed, device=args.device, rerun=args.rerun, keep_failed=args.keep_failed,
+                           clip=args.clip, sigma=args.sigma, images=args.images, crop=args.crop,
+                           data_root=args.data_root, method_params=params,
                            command=" ".join(["bench", *sys.argv[1:]]))
-    summary = runner.run(cfg, verbose=args.verbose)
+    for dev in devices:
+        resolve_device(dev)
+    slurm = {"partition": args.slurm_partition, "gpus_per_task": args.slurm_gpus_per_task,
+             "time_limit": args.slurm_time, "array_parallelism": args.slurm_array_parallelism,
+             "cluster": args.slurm_cluster}
+    options = executors.ExecutorOptions(workers=args.workers, devices=devices, address=args.address, slurm=slurm)
+    summary = runner.run(cfg, verbose=args.verbose, executor=args.executor, options=options)
+    _print_summary(summary, out)
+    if summary.interrupted:
+        return 143 if summary.signal == 15 else 130
+    return 1 if summary.failed else 0
+
+
+def _print_summary(summary: Any, out: Path) -> None:
+    if summary.migration.get("dropped"):
+        print(f"store {out} upgraded: {summary.migration['dropped']} row(s) of an older version lost figure data "
+              f"that a later run had overwritten (their scores are kept)", file=sys.stderr)
+    busy = f", {len(summary.busy)} held by another run" if summary.busy else ""
+    retried = f", {summary.retried} retried after a worker died" if summary.retried else ""
     print(f"{summary.done} cell(s) run, {summary.skipped} already in {out}, {len(summary.failed)} failed"
-          + (" (interrupted)" if summary.interrupted else ""), file=sys.stderr)
+          f"{retried}{busy}" + (" (interrupted)" if summary.interrupted else ""), file=sys.stderr)
     for where, err in summary.failed:
         print(f"  FAILED {where}: {err}", file=sys.stderr)
-    if summary.interrupted:
-        return 130
-    return 1 if summary.failed else 0
+    for where in summary.busy:
+        print(f"  RUNNING ELSEWHERE {where}", file=sys.stderr)
+    if summary.done or summary.skipped or summary.failed:
+        print(f"next: bench report --out {out} --html", file=sys.stderr)
 
 
 def _method_params(items: list[str], ckpts: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
@@ -150,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _wire(sub, "bench.datasets.cli", "data", "add_data_arguments", "run_data", "datasets: list, check, freeze")
     _wire(sub, "bench.training.cli", "train", "add_train_arguments", "run_train", "train a trainable method")
     _wire(sub, "bench.check", "check", "add_check_arguments", "run_check", "regression gate against a baseline")
+    _wire(sub, "bench.merge", "merge", "add_merge_arguments", "run_merge", "combine result stores or shards")
     return parser
 
 
@@ -164,9 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("bench: interrupted", file=sys.stderr)
-        return 130
+        return int(getattr(exc, "exit_code", 130))
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if debug:
             raise

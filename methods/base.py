@@ -10,6 +10,7 @@ from bench.arrays import check_cube, check_sigma
 from bench.errors import UsageError
 
 FAMILIES = ("model-driven", "data-driven", "hybrid", "reference")
+_COMPUTE_DEVICES = ("cpu", "cuda", "mps", "xpu")
 
 
 class Method:
@@ -60,16 +61,22 @@ class Method:
 
 
 def resolve_device(device: Any = None) -> Any:
-    """Map ``None``/``"auto"`` to CUDA when present, else CPU; pass explicit choices through."""
+    """Map ``None``/``"auto"`` to CUDA when present, else CPU; check explicit choices are compute devices."""
     import torch
 
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if isinstance(device, torch.device):
         return device
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but CUDA is not available")
+    hint = "use auto, cpu, cuda or cuda:N"
     try:
-        return torch.device(str(device))
-    except RuntimeError as exc:
-        raise UsageError(f"unknown device {device!r}: {exc}") from None
+        dev = torch.device(str(device))
+    except RuntimeError:
+        raise UsageError(f"unknown device {device!r}; {hint}") from None
+    if dev.type not in _COMPUTE_DEVICES:
+        raise UsageError(f"device {device!r} is not a compute device; {hint}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return dev

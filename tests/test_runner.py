@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,18 +35,6 @@ def _bench(*args: str, **kw) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=300, **kw)
 
 
-@pytest.fixture(scope="module")
-def cubes(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("cubes")
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:24, 0:24] / 24.0
-    for i in range(3):
-        spectrum = np.linspace(0.2, 0.8, 8) ** (1 + i)
-        cube = (0.5 + 0.4 * np.sin(3 * xx + i)[..., None] * np.cos(2 * yy)[..., None]) * spectrum
-        np.save(folder / f"img{i}.npy", (cube + 0.01 * rng.random(cube.shape)).astype(np.float32))
-    return folder
-
-
 def _grid(cubes: Path, out: Path, methods: str = "noisy,test.slow", *extra: str) -> list[str]:
     return ["run", "--methods", methods, "--noise", "noniid-55,corr", "--datasets", f"npy:{cubes}",
             "--profile", "smoke", "--crop", "24", "--images", "3", "--out", str(out), *extra]
@@ -58,6 +47,10 @@ def _count(out: Path) -> int:
             return c.execute("SELECT count(*) FROM results").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+def _summary_line(stderr: str) -> str:
+    return next(line for line in stderr.splitlines() if "cell(s) run" in line)
 
 
 def _rows(out: Path):
@@ -76,7 +69,7 @@ def test_grid_rows_and_artifacts(cubes: Path, tmp_path: Path) -> None:
     for rel in df.artifact:
         data = store.load_artifact(tmp_path / "r", rel)
         assert data["cube"].shape == (24, 24, 8) and data["psnr_band"].shape == (8,)
-    assert "test.slow" in res.stderr  # -v prints one line per cell
+    assert "test.slow" in res.stderr and f"on {socket.gethostname()}" in res.stderr  # -v: a line per cell, host
 
 
 def test_rerun_skips_finished_cells(cubes: Path, tmp_path: Path) -> None:
@@ -117,7 +110,7 @@ def test_two_concurrent_runs_share_one_store(cubes: Path, tmp_path: Path) -> Non
     assert [p.returncode for p in procs] == [0, 0], errs
     df = _rows(out)
     assert len(df) == 12 and df.key.is_unique and set(df.status) == {"ok"}
-    ran = sum(int(e.strip().splitlines()[-1].split()[0]) for e in errs)
+    ran = sum(int(_summary_line(e).split()[0]) for e in errs)
     assert ran == 12, "each cell computed by exactly one of the two processes"
 
 
@@ -133,7 +126,8 @@ def test_failing_cell_is_isolated(cubes: Path, tmp_path: Path) -> None:
     assert broken.error.str.contains("deliberate failure").all()
 
 
-def test_ctrl_c_stops_after_current_cell(cubes: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_after_current_cell(cubes: Path, tmp_path: Path, sig: int, code: int) -> None:
     out = tmp_path / "r"
     env = {**_env(), "HSIBENCH_TEST_SLOW": "1.5"}
     proc = subprocess.Popen([sys.executable, "-m", "bench", *_grid(cubes, out, "test.slow")], env=env, cwd=ROOT,
@@ -143,12 +137,14 @@ def test_ctrl_c_stops_after_current_cell(cubes: Path, tmp_path: Path) -> None:
         if (out / "results.sqlite").exists() and _count(out) >= 1:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     df = store.load(out)
-    assert len(df) == 2, "the cell in flight at Ctrl-C finishes and is kept; no further cell starts"
+    assert len(df) == 2, "the cell in flight at the signal finishes and is kept; no further cell starts"
     assert set(df.status) == {"ok"} and "interrupted" in err
+    with sqlite3.connect(out / "results.sqlite") as c:
+        assert c.execute("SELECT count(*) FROM claims").fetchone()[0] == 0, "no claim is left behind"
 
 
 def test_noisy_input_is_identical_across_processes() -> None:

@@ -1,8 +1,9 @@
-"""Methods only the runner tests register (via HSIBENCH_PLUGINS): a slow one and a failing one."""
+"""Methods only the runner tests register (via HSIBENCH_PLUGINS): slow, failing, shrinking, dying ones."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -33,6 +34,8 @@ class Broken(Method):
     description = "runner test: always fails"
 
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        if os.environ.get("HSIBENCH_TEST_FIXED") == "1":
+            return noisy
         raise RuntimeError("deliberate failure for the runner test")
 
 
@@ -49,3 +52,26 @@ class Shrink(Method):
         if os.environ.get("HSIBENCH_TEST_WORSEN") == "1":
             smooth = smooth + 0.05
         return smooth
+
+
+@register("test.die")
+class Die(Method):
+    """SIGKILLs the process running it: once per marker file (HSIBENCH_TEST_DIE_MARKER), or always
+    (HSIBENCH_TEST_DIE=always); checks that a dead worker loses only its cell."""
+
+    family = "reference"
+    description = "executor test: kills its own worker process"
+
+    def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        marker = os.environ.get("HSIBENCH_TEST_DIE_MARKER")
+        if os.environ.get("HSIBENCH_TEST_DIE") == "always" or (marker and _first_time(marker)):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return 0.5 * noisy + 0.5 * np.roll(noisy, 1, axis=1)
+
+
+def _first_time(marker: str) -> bool:
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
