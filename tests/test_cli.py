@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +61,21 @@ def test_list(what: str) -> None:
     res = _bench("list", what)
     assert res.returncode == 0 and res.stdout.splitlines()[0].startswith("name")
     assert len(res.stdout.splitlines()) > 2
+
+
+def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every sub-command path of the parser, nested ones (``data freeze``) included."""
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += [(*prefix, name), *_verbs(sub, (*prefix, name))]
+    return out
+
+
+@pytest.mark.parametrize("verb", _verbs(build_parser()), ids=" ".join)
+def test_every_verb_has_help(verb: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*verb, "--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: bench {' '.join(verb)}")
