@@ -114,15 +114,18 @@ def _add_export(sub: Any) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from bench import store
-    from bench.fileio import atomic_target
+    from bench.fileio import atomic_target, write_failure
 
     df = store.load(args.out).drop(columns=["params", "noise_params", "metrics", "sigma", "info"], errors="ignore")
     dest = args.csv or args.parquet
-    with atomic_target(dest) as tmp:
-        if args.csv:
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
+    try:
+        with atomic_target(dest) as tmp:
+            if args.csv:
+                df.to_csv(tmp, index=False)
+            else:
+                df.to_parquet(tmp, index=False)
+    except OSError as exc:
+        raise write_failure(dest, exc) from None
     print(f"wrote {len(df)} row(s) to {dest}", file=sys.stderr)
     return 0
 

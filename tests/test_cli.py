@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import subprocess
 import sys
@@ -79,3 +80,46 @@ def test_every_verb_has_help(verb: tuple[str, ...], capsys: pytest.CaptureFixtur
         main([*verb, "--help"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: bench {' '.join(verb)}")
+
+
+def test_export_onto_a_directory_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.store import Store
+
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as st:
+        st.put({"key": "k", "method": "noisy", "method_version": "1", "params_json": {}, "params_hash": "h",
+                "noise": "corr", "noise_params_json": {}, "dataset": "scenes31", "image": "a", "seed": 0,
+                "profile": "smoke", "status": "ok"})
+    (tmp_path / "dir").mkdir()
+    assert main(["export", "--out", str(store_dir), "--csv", str(tmp_path / "dir")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"bench: error: cannot write {tmp_path / 'dir'}: it is a directory; give a file name"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_freeze_onto_a_read_only_filesystem_is_a_usage_error(exists: bool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "frozen"
+    if exists:
+        out.mkdir()
+        monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    else:
+        def read_only(self: Path, *a: object, **k: object) -> None:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+        monkeypatch.setattr(Path, "mkdir", read_only)
+    assert main(["data", "freeze", "scenes31", "corr", str(out), "--images", "1", "--crop", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bench: error: cannot ") and str(out) in err[0], err
+
+
+def test_corrupt_tiff_first_stderr_line_is_ours(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + b"\xff" * 200)  # a TIFF header whose first-page offset points nowhere
+    code = main(["run", "--methods", "noisy", "--noise", "corr", "--profile", "smoke", "--datasets", f"tiff:{bad}",
+                 "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"bench: error: tiff: cannot read {bad} (corrupt TIFF:"), lines

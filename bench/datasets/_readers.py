@@ -6,9 +6,11 @@ truncated, lacks the key, or holds the wrong shape) naming the file.
 
 from __future__ import annotations
 
+import logging
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -104,15 +106,39 @@ def read_npy(path: Path, key: str | None = None, *, what: str) -> np.ndarray:
         raise _fail(what, path, exc) from None
 
 
+@contextmanager
+def _captured_log(name: str) -> Iterator[list[str]]:
+    """Collect what the library logger ``name`` says instead of letting it print before our own message."""
+    logger = logging.getLogger(name)
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    old = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old
+
+
 def read_tiff(path: Path, *, what: str, layout: str = "auto") -> np.ndarray:
-    """A (Geo)TIFF cube; ``layout`` ``hwb`` / ``bhw`` or ``auto`` (bands = the smallest axis)."""
+    """A (Geo)TIFF cube; ``layout`` ``hwb`` / ``bhw`` or ``auto`` (bands = the smallest axis).
+
+    tifffile's warnings about a damaged file become part of our one-line error instead of preceding it.
+    """
     import tifffile
 
     require(path, what)
-    try:
-        arr = tifffile.imread(path)
-    except Exception as exc:
-        raise _fail(what, path, exc) from None
+    with _captured_log("tifffile") as said:
+        try:
+            arr = tifffile.imread(path)
+        except Exception as exc:
+            raise _fail(what, path, exc) from None
+    if arr.size == 0 or arr.ndim < 2:
+        detail = said[0].split("> ", 1)[-1].strip() if said else f"no image data, shape {arr.shape}"
+        raise DataError(f"{what}: cannot read {path} (corrupt TIFF: {detail})")
     return to_hwb(arr, layout=layout, what=f"{what}: {path}")
 
 
