@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import build_parser, main
+from bench.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
     (["run", "--methods", "noisy", "--noise", "noniid:bogus=1"], 2, "unknown parameter"),
     (["run", "--methods", "noisy", "--profile", "huge"], 2, "unknown profile 'huge'"),
     (["run", "--methods", "noisy", "--param", "noisy-no-colon"], 2, "malformed --param"),
-    (["run", "--methods", "noisy", "--checkpoint", "noisy=/no/such.pt"], 2, "checkpoint file not found"),
+    (["run", "--methods", "noisy", "--checkpoint", "noisy=/no/such.pt"], 2, "--checkpoint '/no/such.pt' not found"),
     (["run", "--methods", "noisy", "--datasets", "npy:/no/such/folder"], 2, "/no/such/folder"),
     (["run", "--bogus-flag"], 2, "unrecognized arguments"),
     (["report", "--out", "/no/such/store"], 2, "no results store"),
@@ -123,3 +124,17 @@ def test_corrupt_tiff_first_stderr_line_is_ours(tmp_path: Path, capsys: pytest.C
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(lines) == 1, lines
     assert lines[0].startswith(f"bench: error: tiff: cannot read {bad} (corrupt TIFF:"), lines
+
+
+def test_checkpoint_accepts_shipped_names(tmp_path: Path, one_thread: None) -> None:
+    from bench import store
+    from methods.trainable import CHECKPOINT_DIR, resolve_checkpoint
+
+    assert resolve_checkpoint("decsc.small") == CHECKPOINT_DIR / "decsc.small.pt"
+    with pytest.raises(UsageError, match=r"'nosuch' not found: neither a file nor a shipped name \(.*t3sc.small"):
+        resolve_checkpoint("nosuch")
+    assert main(["run", "--methods", "t3sc.small", "--noise", "corr", "--profile", "smoke", "--crop", "16",
+                 "--checkpoint", "t3sc.small=t3sc.small", "--out", str(tmp_path / "out")]) == 0
+    row = store.load(tmp_path / "out").iloc[0]
+    assert row["status"] == "ok" and row["params"]["checkpoint"] == "t3sc.small"
+    assert row["info"]["checkpoint"]["name"] == "t3sc.small"
