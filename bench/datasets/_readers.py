@@ -234,3 +234,22 @@ def minmax(cube: np.ndarray, *, what: str, eps: float = 0.0) -> np.ndarray:
     if hi - lo + eps <= 0:
         raise DataError(f"{what}: constant cube (every value is {lo})")
     return ((cube - lo) / (hi - lo + eps)).astype(np.float32)
+
+
+#: Values a cube used as stored may take: [0, 1] data plus the noise a real noisy cube carries.
+UNIT_RANGE = (-0.5, 1.5)
+
+
+def require_unit_scale(cube: np.ndarray, *, what: str, fix: str) -> np.ndarray:
+    """``cube`` if its values lie in `UNIT_RANGE`; else a `UsageError` naming the range found and ``fix``.
+
+    Metrics use peak 1 and noise models a 0-1 sigma, so 0-255 or raw-radiance data scored as stored would
+    give meaningless numbers (an SSIM of 0.99999 on 0-255 data) instead of an error.
+    """
+    finite = np.asarray(cube)[np.isfinite(cube)]
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        if lo < UNIT_RANGE[0] or hi > UNIT_RANGE[1]:
+            raise UsageError(f"{what}: values span [{lo:.4g}, {hi:.4g}], outside [{UNIT_RANGE[0]}, {UNIT_RANGE[1]}] "
+                             f"for data on a 0-1 scale; {fix}")
+    return cube
