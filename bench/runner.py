@@ -154,7 +154,6 @@ class _Grid:
         self.run_id = uuid.uuid4().hex[:12]
         self.summary = RunSummary()
         self.bar: Any = None
-        self.crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
 
     def image(self, dname: str, ds: Any, image_id: str, noises: list[NoiseModel | None], meths: dict[str, Method],
               keep_cube: bool) -> bool:
@@ -171,7 +170,7 @@ class _Grid:
             if not cells:
                 continue
             if image is None:
-                image = _prepare(ds.get(image_id), self.crop)
+                image = _prepare(ds.get(image_id), ds.crop_for(self.cfg.crop, self.cfg.profile.crop))
                 if image.clean is not None:
                     self.store.save_artifact(f"{slug(dname)}/{slug(image.id)}/clean",
                                              **_views(image.clean, ds.rgb_bands, keep_cube))
@@ -260,11 +259,14 @@ class _Grid:
 def cell_key(meth: Method, model: NoiseModel | None, dataset: str, image: str, cfg: RunConfig) -> str:
     """The unique key of a cell: method identity, noise identity, data, seed and profile."""
     ident = meth.describe()
-    return stable_hash({
+    fields = {
         "method": ident["method"], "version": ident["version"], "params": stable_hash(ident["params"]),
         "noise": None if model is None else [model.name, model.params], "dataset": dataset, "image": image,
         "seed": cfg.seed, "profile": cfg.profile.name, "crop": cfg.crop, "clip": cfg.clip, "sigma": cfg.sigma,
-    }, length=32)
+    }
+    if model is None and cfg.crop is None and cfg.profile.crop is not None:
+        fields["size"] = "stored"  # such sets once ran at the profile's crop; those rows keep their own keys
+    return stable_hash(fields, length=32)
 
 
 def _prepare(image: HSImage, crop: int | None) -> HSImage:
