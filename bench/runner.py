@@ -203,7 +203,8 @@ class _Grid:
             tag = f"{model.name}-{stable_hash(model.params, 8)}-s{self.cfg.seed}"
         elif ds.meta.get("noise"):
             frozen = image.meta.get("frozen_sigma")
-            noisy, sigma, info = image.noisy, None if frozen is None else np.asarray(frozen), {"frozen": ds.meta}
+            noisy, sigma = image.noisy, None if frozen is None else np.asarray(frozen)
+            info = {"frozen": ds.meta, "input": image.meta.get("input_record")}
             label, params, tag = str(ds.meta["noise"]), {}, f"{ds.meta['noise']}-frozen"
         else:
             noisy, sigma, info, label, params, tag = image.noisy, None, {"real_noise": True}, "real", {}, "real"

@@ -79,6 +79,40 @@ def read_mat(path: Path, key: str | Sequence[str] | None = None, *, what: str) -
     return arrays[name]
 
 
+def read_mat_keys(path: Path, keys: Sequence[str], *, optional: Sequence[str] = (), what: str
+                  ) -> dict[str, np.ndarray]:
+    """Several named arrays of one MATLAB file (v7.3 via h5py in MATLAB axis order, older via scipy), read in
+    one opening; a missing required key is a `DataError` naming the keys present, a missing optional one is
+    left out."""
+    import h5py
+
+    require(path, what)
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as fh:
+                shapes = {k: fh[k].shape for k in fh.keys() if isinstance(fh[k], h5py.Dataset)}
+                names = _resolve_keys(list(shapes), keys, optional, shapes, what, path)
+                return {k: np.asarray(fh[n][()]).T for k, n in names.items()}
+        from scipy.io import loadmat
+
+        data = loadmat(path)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _fail(what, path, exc) from None
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
+    names = _resolve_keys(list(arrays), keys, optional, {k: v.shape for k, v in arrays.items()}, what, path)
+    return {k: arrays[n] for k, n in names.items()}
+
+
+def _resolve_keys(present: list[str], keys: Sequence[str], optional: Sequence[str],
+                  shapes: dict[str, tuple[int, ...]], what: str, path: Path) -> dict[str, str]:
+    names = {k: _pick_key(present, k, shapes, what, path) for k in keys}
+    lower = {k.lower(): k for k in present}
+    names.update({k: lower[k.lower()] for k in optional if k.lower() in lower})
+    return names
+
+
 def mat_scalars(path: Path, keys: Sequence[str]) -> dict[str, int]:
     """Integer scalars stored beside a cube (e.g. ``nRow``/``nCol``), where a v5 file has them."""
     from scipy.io import loadmat
