@@ -88,6 +88,7 @@ def test_bad_folders_and_options(tmp_path: Path) -> None:
 
 def test_run_scores_the_stored_inputs_and_records_their_sha256(tmp_path: Path) -> None:
     from bench import metrics, profiles, runner, store
+    from reports import build_html
 
     folder = tmp_path / "set"
     folder.mkdir()
@@ -100,5 +101,7 @@ def test_run_scores_the_stored_inputs_and_records_their_sha256(tmp_path: Path) -
     assert row["noise"] == "set" and (row["height"], row["width"], row["bands"]) == (H, W, B)
     assert row["status"] == "ok", row["error"]
     assert row["psnr"] == pytest.approx(metrics.psnr(gt, noisy), abs=1e-9)
-    assert row["info"]["noise"]["input"]["sha256"] == hashlib.sha256((folder / "s.mat").read_bytes()).hexdigest()
+    digest = hashlib.sha256((folder / "s.mat").read_bytes()).hexdigest()
+    assert row["info"]["noise"]["input"]["sha256"] == digest
+    assert digest in build_html(tmp_path / "out").read_text(encoding="utf-8"), "the report names what was scored"
     np.testing.assert_allclose(row["sigma"], np.full(B, 0.05))
