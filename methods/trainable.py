@@ -75,6 +75,11 @@ class TrainableMethod(Method):
         """Per-step figures of the last forward that `bench train` averages into ``log.csv`` (none here)."""
         return {}
 
+    def parameter_count(self) -> int:
+        """Learned parameters of the configured network (built untrained, leaving the global RNG untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            return sum(p.numel() for p in self.build_network().parameters())
+
     # -- identity ----------------------------------------------------------------------------------------
     def arch(self) -> dict[str, Any]:
         """The parameters that define the network's shape (everything but ``inference_params``)."""

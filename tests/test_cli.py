@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,20 @@ def test_checkpoint_accepts_shipped_names(tmp_path: Path, one_thread: None) -> N
     row = store.load(tmp_path / "out").iloc[0]
     assert row["status"] == "ok" and row["params"]["checkpoint"] == "t3sc.small"
     assert row["info"]["checkpoint"]["name"] == "t3sc.small"
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_list_methods_fits_the_width_and_tells_variants_apart(width: int) -> None:
+    from bench.listing import table
+
+    text = table("methods", width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    head, dashes, *rows = text.splitlines()
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", dashes)]
+    cols = [head[a:b].strip() for a, b in spans]
+    assert cols[:2] == ["name", "family"] and {"size", "weights", "variant"} <= set(cols)
+    decsc = {r.split()[0]: {c: r[a:b].strip() for c, (a, b) in zip(cols, spans)} for r in rows if r.startswith("decsc")}
+    assert len(decsc) == 5 and len({r["variant"] for r in decsc.values()}) == 5, "five variants read the same"
+    assert decsc["decsc.small"]["weights"] == "shipped" and decsc["decsc.noswin"]["weights"] == "none"
+    assert decsc["decsc.noswin"]["variant"].startswith("decsc.small with swin=False")
+    assert decsc["decsc"]["size"] == "4.04M"
