@@ -6,7 +6,8 @@ import shutil
 from typing import Any
 
 #: Columns that share the width the others leave; when there is too little, they are dropped in this order.
-_FLEXIBLE = ("version", "reference", "license", "convention", "groups", "parameters", "methods", "description", "variant")
+_FLEXIBLE = ("version", "reference", "license", "convention", "groups", "parameters", "methods", "description",
+             "variant")
 _MIN_FLEX = 12
 _SHARE = 32
 
