@@ -18,6 +18,8 @@ from typing import Any
 from bench.errors import DataError, UsageError
 
 DEFAULT_FAIL = ("psnr:0.1", "ssim:0.002", "sam:2%")
+#: The metrics a store row carries a column for, so the only names a threshold can judge.
+GATED = ("psnr", "ssim", "sam", "ergas")
 _KEY = ("method", "noise", "dataset", "image", "seed")
 
 
@@ -37,16 +39,29 @@ class Threshold:
             value = -1.0
         if not sep or not name or value < 0:
             raise UsageError(f"malformed --fail {text!r} (expected METRIC:AMOUNT or METRIC:PCT%, e.g. psnr:0.1)")
+        if name not in GATED:
+            raise UsageError(_unknown_metric(name, text))
         return cls(name, value / 100 if rel else value, rel)
 
     def allowed(self, base: float) -> float:
         return abs(base) * self.value if self.relative else self.value
 
 
+def _unknown_metric(name: str, text: str) -> str:
+    """A threshold on a name the store has no column for would never fire, so it is refused with a hint."""
+    import difflib
+
+    close = [g for g in GATED if g == name.lower()] or difflib.get_close_matches(name.lower(), GATED, n=2,
+                                                                                  cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown metric {name!r} in --fail {text!r}{hint} (the gate compares {', '.join(GATED)})"
+
+
 def add_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", type=Path, required=True, help="baseline JSON (e.g. tests/baselines/smoke.json)")
     p.add_argument("--fail", action="append", default=None, metavar="METRIC:AMOUNT",
-                   help=f"regression threshold (repeatable; default {' '.join(DEFAULT_FAIL)})")
+                   help=f"regression threshold on {', '.join(GATED)} (repeatable; default "
+                        f"{' '.join(DEFAULT_FAIL).replace('%', '%%')})")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--store", type=Path, help="compare this existing results folder")
     src.add_argument("--run", action="store_true",

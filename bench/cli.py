@@ -34,7 +34,8 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--param", action="append", default=[], metavar="METHOD:KEY=VALUE",
                    help="override a method parameter (repeatable), e.g. decsc.small:tile=64")
     p.add_argument("--checkpoint", action="append", default=[], metavar="METHOD=PATH",
-                   help="use this checkpoint for a trainable method (repeatable)")
+                   help="use this checkpoint (a file or a shipped name, e.g. decsc.small) for a trainable "
+                        "method (repeatable)")
     p.add_argument("--sigma", choices=("oracle", "estimate"), default="oracle",
                    help="give methods the true per-band sigma (published protocols) or let them estimate it")
     p.add_argument("--clip", action="store_true", help="clip estimates to [0, 1] before scoring (recorded)")
@@ -107,6 +108,8 @@ def _print_summary(summary: Any, out: Path) -> None:
 
 
 def _method_params(items: list[str], ckpts: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
+    from methods.trainable import resolve_checkpoint
+
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         meth, sep, kv = item.partition(":")
@@ -115,12 +118,11 @@ def _method_params(items: list[str], ckpts: list[str], names: list[str]) -> dict
             raise UsageError(f"malformed --param {item!r} (expected METHOD:KEY=VALUE)")
         out.setdefault(meth, {})[key] = parse_value(value)
     for item in ckpts:
-        meth, eq, path = item.partition("=")
-        if not eq or not path:
-            raise UsageError(f"malformed --checkpoint {item!r} (expected METHOD=PATH)")
-        if not Path(path).is_file():
-            raise UsageError(f"checkpoint file not found: {path}")
-        out.setdefault(meth, {})["checkpoint"] = path
+        meth, eq, ref = item.partition("=")
+        if not eq or not ref:
+            raise UsageError(f"malformed --checkpoint {item!r} (expected METHOD=PATH or METHOD=SHIPPED-NAME)")
+        resolve_checkpoint(ref, what="--checkpoint")
+        out.setdefault(meth, {})["checkpoint"] = ref
     unknown = sorted(set(out) - set(names))
     if unknown:
         raise UsageError(f"--param/--checkpoint names method(s) not in this run: {', '.join(unknown)}")
@@ -151,15 +153,18 @@ def _add_export(sub: Any) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from bench import store
-    from bench.fileio import atomic_target
+    from bench.fileio import atomic_target, write_failure
 
     df = store.load(args.out).drop(columns=["params", "noise_params", "metrics", "sigma", "info"], errors="ignore")
     dest = args.csv or args.parquet
-    with atomic_target(dest) as tmp:
-        if args.csv:
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
+    try:
+        with atomic_target(dest) as tmp:
+            if args.csv:
+                df.to_csv(tmp, index=False)
+            else:
+                df.to_parquet(tmp, index=False)
+    except OSError as exc:
+        raise write_failure(dest, exc) from None
     print(f"wrote {len(df)} row(s) to {dest}", file=sys.stderr)
     return 0
 

@@ -161,7 +161,8 @@ def _draw(cell: Cell, image: HSImage, ds: Any) -> _Input:
     assert image.noisy is not None, f"{cell.dataset}/{image.id} has neither ground truth noise nor a noisy cube"
     if ds.meta.get("noise"):
         frozen = image.meta.get("frozen_sigma")
-        return _Input(image.noisy, None if frozen is None else np.asarray(frozen), {"frozen": ds.meta})
+        return _Input(image.noisy, None if frozen is None else np.asarray(frozen),
+                      {"frozen": ds.meta, "input": image.meta.get("input_record")})
     return _Input(image.noisy, None, {"real_noise": True})
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from bench.errors import UsageError
+from bench.errors import BenchError, UsageError
+
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR)
 
 
 def writable_folder(folder: str | os.PathLike[str], what: str = "folder") -> Path:
@@ -22,10 +25,19 @@ def writable_folder(folder: str | os.PathLike[str], what: str = "folder") -> Pat
     return folder
 
 
+def write_failure(path: str | os.PathLike[str], exc: OSError) -> BenchError:
+    """A one-line error for a failed write: a path that refuses writing is a usage error, anything else
+    (a full disk, an I/O error) a failure."""
+    kind = UsageError if exc.errno in _REFUSED else BenchError
+    return kind(f"cannot write {path}: {exc.strerror or exc}")
+
+
 @contextmanager
 def atomic_target(dest: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``, on error it is removed."""
     dest = Path(dest)
+    if dest.is_dir():
+        raise UsageError(f"cannot write {dest}: it is a directory; give a file name")
     writable_folder(dest.parent)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:

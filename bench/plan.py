@@ -110,7 +110,7 @@ def make_plan(cfg: RunConfig) -> list[Cell]:
     for dname in cfg.datasets:
         ds = dataset_registry.load(dname, split="test", data_root=cfg.data_root)
         ids = ds.ids if count is None else ds.ids[:count]
-        crop = cfg.crop if cfg.crop is not None else cfg.profile.crop
+        crop = ds.crop_for(cfg.crop, cfg.profile.crop)
         models = noises if ds.has_ground_truth and not ds.meta.get("noise") else [(None, None)]
         if ids and models[0][1] is not None:
             _check_noises(dname, ds.get(ids[0]).clean, crop, [m for _, m in models])
@@ -135,11 +135,14 @@ def make_plan(cfg: RunConfig) -> list[Cell]:
 def cell_key(meth: Method, model: NoiseModel | None, dataset: str, image: str, cfg: RunConfig) -> str:
     """The unique key of a cell: method identity, noise identity, data, seed, profile, crop, clip, sigma."""
     ident = meth.describe()
-    return stable_hash({
+    fields = {
         "method": ident["method"], "version": ident["version"], "params": stable_hash(ident["params"]),
         "noise": None if model is None else [model.name, model.params], "dataset": dataset, "image": image,
         "seed": cfg.seed, "profile": cfg.profile.name, "crop": cfg.crop, "clip": cfg.clip, "sigma": cfg.sigma,
-    }, length=32)
+    }
+    if model is None and cfg.crop is None and cfg.profile.crop is not None:
+        fields["size"] = "stored"  # such sets once ran at the profile's crop; those rows keep their own keys
+    return stable_hash(fields, length=32)
 
 
 def _check_noises(dataset: str, clean: np.ndarray | None, crop: int | None, models: list[NoiseModel]) -> None:

@@ -75,6 +75,11 @@ class TrainableMethod(Method):
         """Per-step figures of the last forward that `bench train` averages into ``log.csv`` (none here)."""
         return {}
 
+    def parameter_count(self) -> int:
+        """Learned parameters of the configured network (built untrained, leaving the global RNG untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            return sum(p.numel() for p in self.build_network().parameters())
+
     # -- identity ----------------------------------------------------------------------------------------
     def arch(self) -> dict[str, Any]:
         """The parameters that define the network's shape (everything but ``inference_params``)."""
@@ -106,13 +111,7 @@ class TrainableMethod(Method):
             if not path.is_file():
                 raise UsageError(f"no checkpoint shipped for {self.name}; train one with `bench train {self.name}`")
             return path
-        path = Path(str(ref)).expanduser()
-        if path.is_file():
-            return path
-        shipped = CHECKPOINT_DIR / f"{ref}.pt"
-        if shipped.is_file():
-            return shipped
-        raise UsageError(f"{self.name}: checkpoint {str(ref)!r} not found (neither a file nor a shipped name)")
+        return resolve_checkpoint(str(ref), what=f"{self.name}: checkpoint")
 
     def network(self, device: Any) -> torch.nn.Module:
         """The network with its checkpoint loaded, in eval mode on ``device``; built once per device."""
@@ -194,6 +193,24 @@ class TrainableMethod(Method):
         if infos:
             self.last_info.update(_merge_infos(infos))
         return out[0].permute(1, 2, 0).cpu().numpy()
+
+
+def shipped_checkpoints() -> list[str]:
+    """Names of the checkpoints shipped in ``methods/checkpoints`` (usable wherever a checkpoint is asked for)."""
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+
+
+def resolve_checkpoint(ref: str, *, what: str = "checkpoint") -> Path:
+    """A checkpoint given as a file path or a shipped name (``decsc.small``); the one resolver behind
+    ``--checkpoint METHOD=...``, the ``checkpoint`` parameter and ``bench train --init``."""
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path
+    shipped = CHECKPOINT_DIR / f"{ref}.pt"
+    if shipped.is_file():
+        return shipped
+    raise UsageError(f"{what} {ref!r} not found: neither a file nor a shipped name "
+                     f"({', '.join(shipped_checkpoints()) or 'none shipped'})")
 
 
 def _dihedral(count: int, name: str) -> list[tuple[int, bool]]:

@@ -87,17 +87,53 @@ def from_frame(df: pd.DataFrame, *, root: str | Path = ".", runs: pd.DataFrame |
     if not all_versions:
         df, hidden = _newest_versions(df)
     df = df.copy()
-    mixed = df.groupby("dataset")["profile"].nunique()
-    for ds in mixed[mixed > 1].index:
-        # crops differ between profiles, so their scores are never averaged together
-        rows = df["dataset"] == ds
-        df.loc[rows, "dataset"] = ds + "@" + df.loc[rows, "profile"].astype(str)
+    df["dataset"] = _split_by_identity(df)
     df["family"] = df["family"].where(df["family"].notna(), "reference")
     df["column"] = _column_labels(df)
     for col in ("psnr", "ssim", "sam", "ergas", "time_s", "peak_mem_bytes"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     return Results(root=Path(root), rows=df.reset_index(drop=True),
                    runs=runs if runs is not None else pd.DataFrame(), hidden_versions=hidden)
+
+
+def _split_by_identity(df: pd.DataFrame) -> pd.Series:
+    """Dataset labels that keep apart rows whose numbers are not comparable.
+
+    Profile, image size (crop), clipping, sigma mode and the set of seeds a cell ran with are all part of
+    a cell's identity and change its scores; where rows of one dataset differ in any of them, the fields
+    that differ join the label (``scenes31@64×64×31, clipped``), so those rows get tables of their own
+    and are never averaged into one mean.
+    """
+    fields = _identity_fields(df)
+    labels = df["dataset"].astype(str).copy()
+    scored = df["status"] == "ok"
+    for ds, idx in df.groupby("dataset", sort=False).groups.items():
+        sub = fields.loc[idx]
+        judged = sub[scored.loc[idx]] if scored.loc[idx].any() else sub  # failed cells add no number
+        varying = [f for f in sub.columns if judged[f].nunique() > 1]
+        if varying:
+            labels.loc[idx] = str(ds) + "@" + sub[varying].astype(str).agg(", ".join, axis=1)
+    return labels
+
+
+def _identity_fields(df: pd.DataFrame) -> pd.DataFrame:
+    """Per row the identity fields that change numbers, as readable labels."""
+    size = [f"{int(h)}×{int(w)}×{int(b)}" if not any(pd.isna(x) for x in (h, w, b)) else "size ?"
+            for h, w, b in zip(df["height"], df["width"], df["bands"])]
+    clip = ["clipped" if not pd.isna(c) and int(c) else "not clipped" for c in df["clip"]]
+    mode = pd.Series([i.get("sigma_mode") if isinstance(i, dict) else None for i in df["info"]], index=df.index)
+    for _, idx in df.groupby("dataset", sort=False).groups.items():
+        # a failed cell records no sigma mode: it belongs with its dataset's runs
+        known = mode.loc[idx].dropna()
+        mode.loc[idx] = mode.loc[idx].fillna(known.mode().iloc[0] if len(known) else "")
+    cell = [df["dataset"], df["method"], df["params_hash"], df["noise"], df["image"], df["status"] == "ok"]
+    seeds = df.groupby(cell, sort=False, dropna=False)["seed"].transform(
+        lambda s: ",".join(str(int(v)) for v in sorted(set(s.dropna()))))
+    return pd.DataFrame({
+        "profile": df["profile"].astype(str), "size": size, "clip": clip,
+        "sigma": ["sigma " + str(m) if m else "" for m in mode],
+        "seeds": [("seeds " if "," in v else "seed ") + v for v in seeds],
+    }, index=df.index)
 
 
 def pick(value: str, choices: list[str], what: str) -> str:

@@ -115,8 +115,8 @@ def summary_grids(res: Results, *, noises: list[str] | None = None,
             for mk in metrics:
                 rows.append(_mean_row((noise,), sub, cols, fams, METRICS[mk]))
         n_img = ok["image"].nunique()
-        grids.append(Grid(f"{ds}: mean over {n_img} image{'s' if n_img != 1 else ''}", ds, ("Noise",), cols,
-                          fams, rows, caption=_caption(ok)))
+        grids.append(Grid(f"{ds}: mean over {n_img} image{'s' if n_img != 1 else ''} of {_sizes(ok)}", ds,
+                          ("Noise",), cols, fams, rows, caption=_caption(ok)))
     return grids
 
 
@@ -221,7 +221,12 @@ def _caption(ok: pd.DataFrame) -> str:
     clip = sorted({int(c) for c in ok["clip"].dropna()})
     clip_txt = {(): "not recorded", (0,): "estimates not clipped", (1,): "estimates clipped to [0, 1]"}.get(
         tuple(clip), "mixed clipping")
-    return f"Images {sizes}; SAM in radians; {clip_txt}; * = mean over fewer images than other methods."
+    seeds = sorted({int(v) for v in ok["seed"].dropna()})
+    seed_txt = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else "seed not recorded"
+    modes = sorted({str(i["sigma_mode"]) for i in ok["info"] if isinstance(i, dict) and i.get("sigma_mode")})
+    sigma_txt = f"sigma {' and '.join(modes)}" if modes else "sigma mode not recorded"
+    return (f"Images {sizes}; {seed_txt}; {sigma_txt}; SAM in radians; {clip_txt}; "
+            "* = mean over fewer images than other methods.")
 
 
 def _sizes(sub: pd.DataFrame) -> str:

@@ -5,6 +5,7 @@ CSS inline, no network. Written atomically so a reader never sees half a file.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,30 @@ def render(res: Results, sections: list, *, build_s: float, downloads: dict[str,
     return template.render(
         title=f"hsi-bench report: {res.root.name}", store=str(res.root), sections=sections,
         failed=_failed(res), hidden=res.hidden_versions, runs=_runs(res.runs), meta=_meta(res),
+        inputs=_stored_inputs(res),
         conventions=METRIC_CONVENTIONS, downloads=downloads or {},
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), build_s=f"{build_s:.1f}")
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
-                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["anchor"] = lambda text: re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-")
+    return env
+
+
+def _stored_inputs(res: Results) -> list[dict[str, str]]:
+    """The files whose stored noisy inputs were scored (frozen and other toolboxes' sets), with their sha256."""
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for ds, image, info in zip(res.rows["dataset"], res.rows["image"], res.rows["info"]):
+        record = info.get("noise", {}).get("input") if isinstance(info, dict) and isinstance(
+            info.get("noise"), dict) else None
+        if isinstance(record, dict) and record.get("sha256"):
+            seen.setdefault((str(ds), str(image)), {"dataset": str(ds), "image": str(image),
+                                                   "file": str(record.get("file", "")),
+                                                   "sha256": str(record["sha256"])})
+    return list(seen.values())
 
 
 def _destination(store: Path, out_path: str | os.PathLike[str] | None) -> Path:

@@ -39,6 +39,14 @@ def test_threshold_rejects_malformed(text: str) -> None:
         Threshold.parse(text)
 
 
+@pytest.mark.parametrize("text, hint", [("PSNR:0.1", "did you mean 'psnr'"), ("foo:0.1", "compares psnr"),
+                                        ("ssmi:0.01", "did you mean 'ssim'"), ("psnr@sert:0.1", "")])
+def test_threshold_on_an_unknown_metric_is_a_usage_error(text: str, hint: str) -> None:
+    # a threshold on a name the rows have no column for never fires, so a regression would pass
+    with pytest.raises(UsageError, match=f"unknown metric.*{hint}"):
+        Threshold.parse(text)
+
+
 @pytest.mark.parametrize("change, verdict, failed", [
     ({"psnr": 29.95}, "same", False),
     ({"psnr": 29.8}, "worse", True),

@@ -122,3 +122,16 @@ def test_data_cli_list_check_freeze(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "pavia" / "PaviaU.mat").write_bytes(b"broken")
     assert main(["data", "check", "--data-root", str(tmp_path)]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("crop, size", [(None, 40), (16, 16)])
+def test_sets_with_their_own_inputs_run_at_their_stored_size(crop: int | None, size: int, tmp_path: Path) -> None:
+    from bench import profiles, runner, store
+
+    folder = freeze("scenes-rs", "corr", tmp_path / "set", images=1, crop=40)
+    np.save(tmp_path / "real.npy", np.random.default_rng(0).random((40, 40, 6)).astype(np.float32))
+    cfg = runner.RunConfig(methods=["noisy"], noises=["corr"], profile=profiles.get("smoke"), out=tmp_path / "out",
+                           datasets=[f"frozen:{folder}", f"npy:{tmp_path / 'real.npy'},truth=false"], crop=crop)
+    assert runner.run(cfg).done == 2
+    rows = store.load(tmp_path / "out")
+    assert sorted(rows["height"]) == sorted(rows["width"]) == [size, size], "the profile's crop is 32"

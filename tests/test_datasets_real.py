@@ -168,9 +168,21 @@ def test_envi_tiff_npy_paths(tmp_path: Path) -> None:
     for spec in (f"envi:{tmp_path / 'c.hdr'}", f"tiff:{tmp_path / 'c.tif'}", f"npy:{tmp_path / 'c.npz'}"):
         ds = datasets.load(spec)
         np.testing.assert_allclose(ds[0].clean, expected, rtol=1e-6, err_msg=spec)
-    raw = datasets.load(f"npy:{tmp_path},normalize=false,truth=false")
+    unit = tmp_path / "unit"
+    unit.mkdir()
+    np.save(unit / "c.npy", cube / 200)
+    raw = datasets.load(f"npy:{unit},normalize=false,truth=false")
     assert raw.ids == ["c"] and not raw.has_ground_truth
-    np.testing.assert_array_equal(raw[0].noisy, cube)
+    np.testing.assert_array_equal(raw[0].noisy, cube / 200)
+
+
+def test_normalize_false_refuses_data_off_the_unit_scale(tmp_path: Path) -> None:
+    np.save(tmp_path / "c8.npy", np.linspace(0, 255, 4 * 4 * 3).reshape(4, 4, 3))
+    with pytest.raises(UsageError, match=r"c8\.npy \(normalize=false\): values span \[0, 255\], outside "
+                                         r"\[-0.5, 1.5\].*use normalize=true"):
+        datasets.load(f"npy:{tmp_path / 'c8.npy'},normalize=false")
+    np.save(tmp_path / "noisy.npy", np.linspace(-0.4, 1.4, 4 * 4 * 3).reshape(4, 4, 3))
+    assert datasets.load(f"npy:{tmp_path / 'noisy.npy'},normalize=false,truth=false")[0].noisy.min() < 0
 
 
 def test_path_sets_report_missing_and_bad_input(tmp_path: Path) -> None:

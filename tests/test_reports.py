@@ -266,3 +266,39 @@ def test_convergence_figure_draws_the_tolerance() -> None:
     finally:
         plt.Axes.axhline = real
     assert png.startswith(b"\x89PNG") and drawn == [1e-3]
+
+
+def _with_info(info: object, **kw: object) -> dict:
+    return {**(info if isinstance(info, dict) else {}), **kw}
+
+
+@pytest.mark.parametrize("change, label", [
+    ({"height": 8, "width": 8}, "scenes31@8×8×8"),
+    ({"clip": 1}, "scenes31@clipped"),
+    ({"info": "estimate"}, "scenes31@sigma estimate"),
+    ({"seed": 1}, "scenes31@seeds 0,1"),  # only decsc ran seed 1 too: its mean covers other inputs
+])
+def test_rows_differing_in_identity_are_never_averaged_together(store_dir: Path, change: dict, label: str) -> None:
+    df = store.load(store_dir)
+    df = df[df.status == "ok"]
+    other = df[(df.dataset == "scenes31") & ((df.method == "decsc") if "seed" in change else True)].copy()
+    for key, value in change.items():
+        if key == "info":
+            other["info"] = [_with_info(i, sigma_mode=value) for i in other["info"]]
+            df = df.assign(info=[_with_info(i, sigma_mode="oracle") for i in df["info"]])
+        else:
+            other[key] = value
+    other["psnr"] = 999.0
+    text = tables(pd.concat([df, other], ignore_index=True), "md")
+    titles = [ln for ln in text.splitlines() if ln.startswith("### scenes31") and ": mean over" in ln]
+    assert len(titles) == 2 and any(t.startswith(f"### {label}: mean over 2 images") for t in titles), titles
+    for block in text.split("### ")[1:]:
+        if block.startswith("scenes31@seeds 0,1"):
+            continue  # decsc's own mean over both of its seeds
+        for line in (ln for ln in block.splitlines() if "| PSNR ↑ |" in ln):
+            values = [float(v.strip(" *<u>/")) for v in line.split("|")[3:-1] if v.strip() not in ("", "–")]
+            assert all(v == 999.0 or v < 100 for v in values), line
+
+
+def test_summary_titles_state_the_image_size(store_dir: Path) -> None:
+    assert "### scenes31: mean over 2 images of 16×16×8" in tables(store.load(store_dir), "md")

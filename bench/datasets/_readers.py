@@ -6,9 +6,11 @@ truncated, lacks the key, or holds the wrong shape) naming the file.
 
 from __future__ import annotations
 
+import logging
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -77,6 +79,40 @@ def read_mat(path: Path, key: str | Sequence[str] | None = None, *, what: str) -
     return arrays[name]
 
 
+def read_mat_keys(path: Path, keys: Sequence[str], *, optional: Sequence[str] = (), what: str
+                  ) -> dict[str, np.ndarray]:
+    """Several named arrays of one MATLAB file (v7.3 via h5py in MATLAB axis order, older via scipy), read in
+    one opening; a missing required key is a `DataError` naming the keys present, a missing optional one is
+    left out."""
+    import h5py
+
+    require(path, what)
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as fh:
+                shapes = {k: fh[k].shape for k in fh.keys() if isinstance(fh[k], h5py.Dataset)}
+                names = _resolve_keys(list(shapes), keys, optional, shapes, what, path)
+                return {k: np.asarray(fh[n][()]).T for k, n in names.items()}
+        from scipy.io import loadmat
+
+        data = loadmat(path)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _fail(what, path, exc) from None
+    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
+    names = _resolve_keys(list(arrays), keys, optional, {k: v.shape for k, v in arrays.items()}, what, path)
+    return {k: arrays[n] for k, n in names.items()}
+
+
+def _resolve_keys(present: list[str], keys: Sequence[str], optional: Sequence[str],
+                  shapes: dict[str, tuple[int, ...]], what: str, path: Path) -> dict[str, str]:
+    names = {k: _pick_key(present, k, shapes, what, path) for k in keys}
+    lower = {k.lower(): k for k in present}
+    names.update({k: lower[k.lower()] for k in optional if k.lower() in lower})
+    return names
+
+
 def mat_scalars(path: Path, keys: Sequence[str]) -> dict[str, int]:
     """Integer scalars stored beside a cube (e.g. ``nRow``/``nCol``), where a v5 file has them."""
     from scipy.io import loadmat
@@ -104,15 +140,39 @@ def read_npy(path: Path, key: str | None = None, *, what: str) -> np.ndarray:
         raise _fail(what, path, exc) from None
 
 
+@contextmanager
+def _captured_log(name: str) -> Iterator[list[str]]:
+    """Collect what the library logger ``name`` says instead of letting it print before our own message."""
+    logger = logging.getLogger(name)
+    said: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    old = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old
+
+
 def read_tiff(path: Path, *, what: str, layout: str = "auto") -> np.ndarray:
-    """A (Geo)TIFF cube; ``layout`` ``hwb`` / ``bhw`` or ``auto`` (bands = the smallest axis)."""
+    """A (Geo)TIFF cube; ``layout`` ``hwb`` / ``bhw`` or ``auto`` (bands = the smallest axis).
+
+    tifffile's warnings about a damaged file become part of our one-line error instead of preceding it.
+    """
     import tifffile
 
     require(path, what)
-    try:
-        arr = tifffile.imread(path)
-    except Exception as exc:
-        raise _fail(what, path, exc) from None
+    with _captured_log("tifffile") as said:
+        try:
+            arr = tifffile.imread(path)
+        except Exception as exc:
+            raise _fail(what, path, exc) from None
+    if arr.size == 0 or arr.ndim < 2:
+        detail = said[0].split("> ", 1)[-1].strip() if said else f"no image data, shape {arr.shape}"
+        raise DataError(f"{what}: cannot read {path} (corrupt TIFF: {detail})")
     return to_hwb(arr, layout=layout, what=f"{what}: {path}")
 
 
@@ -208,3 +268,22 @@ def minmax(cube: np.ndarray, *, what: str, eps: float = 0.0) -> np.ndarray:
     if hi - lo + eps <= 0:
         raise DataError(f"{what}: constant cube (every value is {lo})")
     return ((cube - lo) / (hi - lo + eps)).astype(np.float32)
+
+
+#: Values a cube used as stored may take: [0, 1] data plus the noise a real noisy cube carries.
+UNIT_RANGE = (-0.5, 1.5)
+
+
+def require_unit_scale(cube: np.ndarray, *, what: str, fix: str) -> np.ndarray:
+    """``cube`` if its values lie in `UNIT_RANGE`; else a `UsageError` naming the range found and ``fix``.
+
+    Metrics use peak 1 and noise models a 0-1 sigma, so 0-255 or raw-radiance data scored as stored would
+    give meaningless numbers (an SSIM of 0.99999 on 0-255 data) instead of an error.
+    """
+    finite = np.asarray(cube)[np.isfinite(cube)]
+    if finite.size:
+        lo, hi = float(finite.min()), float(finite.max())
+        if lo < UNIT_RANGE[0] or hi > UNIT_RANGE[1]:
+            raise UsageError(f"{what}: values span [{lo:.4g}, {hi:.4g}], outside [{UNIT_RANGE[0]}, {UNIT_RANGE[1]}] "
+                             f"for data on a 0-1 scale; {fix}")
+    return cube

@@ -53,6 +53,18 @@ class Dataset(Sequence[HSImage]):
     def get(self, image_id: str) -> HSImage:
         return self._loader(image_id)
 
+    @property
+    def brings_inputs(self) -> bool:
+        """True for sets that hold their own noisy inputs: real noise, frozen or other toolboxes' test sets."""
+        return not self.has_ground_truth or bool(self.meta.get("noise"))
+
+    def crop_for(self, explicit: int | None, profile: int | None) -> int | None:
+        """The centre crop a run applies: ``explicit`` (``--crop``) when given, else the profile's, except that
+        sets bringing their own inputs run at their stored size, so they stay the very same cubes."""
+        if explicit is not None:
+            return explicit
+        return None if self.brings_inputs else profile
+
 
 def data_root(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Where external datasets live: ``--data-root``, else ``$HSIBENCH_DATA``, else ``./data``."""

@@ -18,6 +18,7 @@ from bench.datasets.base import Dataset, HSImage, cache_dir, data_root as _root
 from bench.datasets.frozen import FORMAT, MANIFEST
 from bench.datasets.real import LOCATIONS, found_files
 from bench.errors import BenchError, UsageError
+from bench.fileio import write_failure, writable_folder
 
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, written by hsi-bench data freeze"
 _EMBEDDED = ("scenes31", "scenes-rs")
@@ -82,8 +83,7 @@ def freeze(dataset: str, noise_spec: str, out_dir: str | Path, *, seed: int = 0,
     ds = load(dataset, split="test", data_root=data_root)
     if not ds.has_ground_truth:
         raise UsageError(f"freeze: {dataset} has no ground truth to add synthetic noise to")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out_dir, "output folder")
     entries, used = [], set()
     for image_id in _select(ds, images):
         src = ds.get(image_id)
@@ -95,7 +95,7 @@ def freeze(dataset: str, noise_spec: str, out_dir: str | Path, *, seed: int = 0,
         while name in used:
             name += "_"
         used.add(name)
-        atomic_write(out / f"{name}.mat", data)
+        _write(out / f"{name}.mat", data)
         entries.append({"id": image_id, "file": f"{name}.mat", "sha256": sha256_bytes(data),
                         "shape": list(clean.shape), "noise_info": _jsonable(sample.info)})
     manifest = {
@@ -106,8 +106,15 @@ def freeze(dataset: str, noise_spec: str, out_dir: str | Path, *, seed: int = 0,
         "wavelengths": None if ds.wavelengths is None else _jsonable(np.asarray(ds.wavelengths)),
         "images": entries,
     }
-    atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    _write(out / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return out
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise write_failure(path, exc) from None
 
 
 def list_present(data_root: str | None = None) -> list[dict[str, Any]]:

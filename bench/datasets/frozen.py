@@ -30,7 +30,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     require(folder, "frozen", folder=True)
     path = folder / MANIFEST
     if not path.is_file():
-        raise UsageError(f"frozen: {folder} has no {MANIFEST} (not written by `bench data freeze`)")
+        raise UsageError(f"frozen: {folder} has no {MANIFEST} (not written by `bench data freeze`; for another "
+                         f"toolbox's folder of .mat files use matdir:{folder})")
     try:
         manifest = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
@@ -66,7 +67,8 @@ def read_frozen_image(folder: Path, entry: dict[str, Any], manifest: dict[str, A
     if sigma.size not in (1, gt.shape[2]):
         raise DataError(f"frozen: {path} sigma has {sigma.size} values for {gt.shape[2]} bands")
     meta = {"frozen_sigma": sigma, "noise": manifest.get("noise"), "seed": manifest.get("seed"),
-            "source_dataset": manifest.get("dataset"), "path": str(path)}
+            "source_dataset": manifest.get("dataset"), "path": str(path),
+            "input_record": {"file": str(path), "sha256": entry["sha256"]}}
     wl = manifest.get("wavelengths")
     return HSImage(entry["id"], gt, noisy=noisy, wavelengths=None if wl is None else np.asarray(wl), meta=meta)
 

@@ -16,7 +16,7 @@ import numpy as np
 from bench.arrays import center_crop, check_cube
 from bench.datasets import register
 from bench.datasets._readers import (CUBE_SUFFIXES, band_png_files, mat_scalars, minmax, read_any,
-                                     read_band_pngs, read_mat, require)
+                                     read_band_pngs, read_mat, require, require_unit_scale)
 from bench.datasets._spectra import VISIBLE
 from bench.datasets.base import Dataset, HSImage, data_root as _root
 from bench.errors import DataError, UsageError
@@ -319,7 +319,10 @@ def _path_set(name: str, suffixes: tuple[str, ...]) -> Callable[..., Dataset]:
 
         def read(p: Path) -> np.ndarray:
             cube = read_any(p, what=name, key=key, layout=layout)
-            return minmax(cube, what=f"{name}: {p}") if scale else cube.astype(np.float32)
+            if scale:
+                return minmax(cube, what=f"{name}: {p}")
+            return require_unit_scale(cube.astype(np.float32), what=f"{name}: {p} (normalize=false)",
+                                      fix="use normalize=true to min-max it to [0, 1]")
 
         return file_dataset(name, files, read, truth=_truthy(truth), meta={"path": str(target)})
 

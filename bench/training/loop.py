@@ -29,7 +29,7 @@ from bench.errors import DataError, UsageError
 from bench.training.sampler import PatchSampler, parse_noise_list
 from methods.base import resolve_device
 from methods.trainable import (CHECKPOINT_DIR, TrainableMethod, atomic_torch_save, load_checkpoint,
-                               save_checkpoint)
+                               resolve_checkpoint, save_checkpoint)
 
 #: Defaults used where neither the caller nor the method's ``train_defaults`` says otherwise.
 TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 8, "lr": 1e-4, "steps_per_epoch": 100,
@@ -207,7 +207,7 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
         torch.manual_seed(cfg["seed"])
         net = model.build_network()
     if init:
-        src = model.checkpoint_path() if init == "default" else _init_path(init)
+        src = model.checkpoint_path() if init == "default" else resolve_checkpoint(init, what="--init: checkpoint")
         weights, manifest = load_checkpoint(src)
         model.check_manifest(manifest, src)
         net.load_state_dict(weights)
@@ -232,15 +232,6 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
         torch.set_rng_state(saved["torch_rng"])
         state = {"epoch": saved["epoch"], "log": saved["log"], "best": saved["best"]}
     return net, opt, sched, rng, state
-
-
-def _init_path(ref: str) -> Path:
-    path = Path(ref).expanduser()
-    if path.is_file():
-        return path
-    if (CHECKPOINT_DIR / f"{ref}.pt").is_file():
-        return CHECKPOINT_DIR / f"{ref}.pt"
-    raise UsageError(f"--init: checkpoint {ref!r} not found (neither a file nor a shipped name)")
 
 
 def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Optimizer, sampler: PatchSampler,
