@@ -53,7 +53,8 @@ class ReleasedDEQ(DEQ):
                     self.callback(self.layer.reconstruct(z, y))
         self.last_info = {"solver": "unrolled", "iterations": self.unroll, "relative_residual": trace[-1],
                           "residual_trace": trace, "converged": trace[-1] <= self.tol,
-                          "finite": trace[-1] < float("inf"), "fallbacks": 0, "gradient": "unroll"}
+                          "finite": trace[-1] < float("inf"), "fallbacks": 0, "gradient": "unroll",
+                          "warm_start": self.warm_start, "f_evals": self.unroll + int(self.warm_start), "tol": self.tol}
         return self.layer.reconstruct(z, y)
 
 
