@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     _wire(sub, "bench.training.cli", "train", "add_train_arguments", "run_train", "train a trainable method")
     _wire(sub, "bench.check", "check", "add_check_arguments", "run_check", "regression gate against a baseline")
     _wire(sub, "bench.merge", "merge", "add_merge_arguments", "run_merge", "combine result stores or shards")
+    _wire(sub, "bench.weights", "import-weights", "add_import_arguments", "run_import",
+          "convert a checkpoint of a method's original code")
     return parser
 
 

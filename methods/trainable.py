@@ -63,6 +63,15 @@ class TrainableMethod(Method):
             raise DataError(f"{self.name}: network built for {bands} bands, input has {x.shape[1]}")
         return net(x)
 
+    def convert_foreign(self, blob: Any, source: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Map a checkpoint written by the method's original code onto this network's state_dict names.
+
+        Returns the renamed state_dict (names it cannot map kept as they are, so a strict load reports
+        them) and the parameters the file implies (at least ``bands`` where it can tell). Used by
+        ``bench import-weights``; methods without an importer refuse.
+        """
+        raise UsageError(f"{self.name}: no importer for checkpoints of other code")
+
     def training_loss(self, net: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         """Squared Frobenius norm of the error divided by the batch size."""
         out = self.apply_network(net, noisy)

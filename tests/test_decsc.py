@@ -16,7 +16,8 @@ from methods.decsc.network import DECSCLayer
 from methods.decsc.solvers import SOLVERS, anderson, fixed_point, relative_residual
 from methods.trainable import CHECKPOINT_DIR, save_checkpoint
 
-DECSC_NAMES = [n for n in methods.registry.names() if n == "decsc" or n.startswith("decsc.")]
+DECSC_NAMES = [n for n in methods.registry.names()
+               if (n == "decsc" or n.startswith("decsc.")) and not n.startswith("decsc.mamba")]
 TINY = dict(bands=6, gic_atoms=4, gic_kernel=3, lsu_atoms=2, lsu_kernel=[3, 3], swin_blocks=1, swin_heads=2,
             max_iter=4, phantom_steps=1, fail_bound=1e9, tile=16, overlap=4, band_overlap=2)
 

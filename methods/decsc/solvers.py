@@ -67,14 +67,15 @@ def fixed_point(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1
 
 
 def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3, memory: int = 6,
-             beta: float = 1.0, lam: float = 1e-4, damping: float = 0.5,
+             beta: float = 1.0, lam: float = 1e-4, damping: float = 0.5, relative_lam: bool = True,
              callback: Callback | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """Anderson acceleration of z = f(z), Eqs. (15)-(16).
 
     The mixing weights gamma (summing to one) minimise ||G gamma|| over the last ``memory`` residuals;
     they solve the regularised normal equations (G G^T + lam I) a = 1, gamma = a / sum(a). When that
     system is singular or yields non-finite weights the step falls back to damped fixed-point iteration
-    z <- (1 - damping) z + damping f(z) (counted in ``info["fallbacks"]``).
+    z <- (1 - damping) z + damping f(z) (counted in ``info["fallbacks"]``). ``lam`` is relative to the mean
+    squared residual norm unless ``relative_lam`` is False (then absolute, as in the DEQ reference code).
     """
     n = z0.shape[0]
     xs: list[torch.Tensor] = []
@@ -92,7 +93,7 @@ def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3
         if len(xs) == 1:
             z = fz
             continue
-        gamma = _mixing_weights(torch.stack(fs, 1) - torch.stack(xs, 1), lam)
+        gamma = _mixing_weights(torch.stack(fs, 1) - torch.stack(xs, 1), lam, relative_lam)
         if gamma is None:
             fallbacks += 1
             z = (1.0 - damping) * z + damping * fz
@@ -103,12 +104,13 @@ def anderson(f: Func, z0: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3
     return progress.result("anderson", fallbacks)
 
 
-def _mixing_weights(g: torch.Tensor, lam: float) -> torch.Tensor | None:
+def _mixing_weights(g: torch.Tensor, lam: float, relative: bool = True) -> torch.Tensor | None:
     """gamma (N, k) minimising ||sum_i gamma_i g_i||^2 + lam ||gamma||^2 s.t. sum gamma = 1, or None."""
     gram = torch.bmm(g, g.transpose(1, 2)).double()
     k = gram.shape[-1]
     scale = gram.diagonal(dim1=1, dim2=2).mean(dim=1).clamp_min(_EPS)[:, None, None]
-    gram = gram / scale + lam * torch.eye(k, dtype=gram.dtype, device=gram.device)
+    reg = lam * torch.eye(k, dtype=gram.dtype, device=gram.device)
+    gram = gram / scale + (reg if relative else reg / scale)
     ones = torch.ones(gram.shape[0], k, 1, dtype=gram.dtype, device=gram.device)
     try:
         a = torch.linalg.solve(gram, ones)[..., 0]
