@@ -26,6 +26,7 @@ class Profile:
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     cube_images: int | None = None
     trace: bool = True
+    flops: bool = True
 
     def params_for(self, method: str) -> dict[str, Any]:
         """Preset overrides this profile applies to ``method`` (exact name, else its family prefix)."""

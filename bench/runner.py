@@ -29,7 +29,7 @@ from bench import metrics
 from bench.arrays import center_crop, check_cube
 from bench.cells import noisy_input
 from bench.datasets.base import HSImage
-from bench.memory import PeakMemory
+from bench.profiling import run_method
 from bench.profiles import Profile
 from bench.seeding import stable_hash
 from bench.store import Store
@@ -230,14 +230,12 @@ class _Grid:
             if clean is not None and cfg.profile.trace else None
         given = inp.sigma if cfg.sigma == "oracle" else None
         try:
-            with PeakMemory(self.device) as mem:
-                t0 = time.perf_counter()
-                est = meth.denoise(inp.noisy, sigma=given, device=self.device)
-                elapsed = time.perf_counter() - t0
+            est, cost = run_method(meth, inp.noisy, sigma=given, device=self.device, flops=cfg.profile.flops)
             est = check_cube(est, f"{meth.name} output")
-            info = {"sigma_mode": "oracle" if given is not None else "estimate", "noise": inp.info, **meth.last_info}
-            row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
-                       info_json=info)
+            info = {"sigma_mode": "oracle" if given is not None else "estimate", "noise": inp.info, **meth.last_info,
+                    **cost.info()}
+            row.update(status="ok", error=None, time_s=cost.wall_s, peak_mem_bytes=cost.peak_bytes,
+                       mem_kind=cost.mem_kind, info_json=info)
             arrays = _views(est, inp.rgb, inp.keep_cube)
             if clean is not None:
                 scored = np.clip(est, 0, 1) if cfg.clip else est
