@@ -35,7 +35,8 @@ class Profile:
 
 #: Every method that runs on a CPU with what the repo ships. The paper-size `decsc` and `t3sc` need a
 #: checkpoint trained on a GPU (`bench train`, then `--checkpoint`), so only the `paper` profile selects them.
-CPU_METHODS = "noisy,bm4d,bm4d.torch,lrmr,lrmr.author,lrmr.e3dtv,e3dtv,t3sc.small,decsc.small"
+CPU_METHODS = ("noisy,bm4d,bm4d.torch,lrmr,lrmr.author,lrmr.e3dtv,e3dtv,hyres,hyminor,fasthyde,t3sc.small,"
+               "decsc.small")
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", "scenes31", images=1, crop=32,
@@ -45,7 +46,7 @@ PROFILES: dict[str, Profile] = {
                         methods=CPU_METHODS),
     "paper": Profile("paper", "icvl", images=None, crop=512,
                      description="the DECSC paper's ICVL protocol: every test image at 512 x 512 x 31",
-                     methods="noisy,bm4d,bm4d.torch,lrmr,e3dtv,t3sc,decsc", cube_images=1),
+                     methods="noisy,bm4d,bm4d.torch,lrmr,e3dtv,hyres,hyminor,fasthyde,t3sc,decsc", cube_images=1),
 }
 
 
