@@ -1,4 +1,4 @@
-"""HyRes, HyMiNoR and FastHyDe building blocks: the wavelet transform, regression noise, HySime."""
+"""HyRes, HyMiNoR, FastHyDe, NGMeet and LLRT: their building blocks and small fast runs."""
 
 from __future__ import annotations
 
@@ -85,3 +85,24 @@ def test_fasthyde_whitening_helps_on_non_iid_noise() -> None:
     plain = methods.create("fasthyde", iid=True).denoise(noisy)
     assert whitened.last_info["sigma_used"] == "regression"
     assert _psnr(clean, out) > _psnr(clean, plain) + 1.0
+
+
+@pytest.mark.parametrize("name, params", [("ngmeet", {"patnum": 40}), ("llrt", {"patnum": 40, "iterations": 2})])
+def test_nonlocal_methods_denoise_deterministically(name: str, params: dict) -> None:
+    clean = reference_cube(size=24, bands=8)[0]
+    rng = np.random.default_rng(4)
+    sigma = rng.uniform(0.05, 0.15, 8)
+    noisy = (clean + rng.standard_normal(clean.shape) * sigma).astype(np.float32)
+    meth = methods.create(name, **params)
+    out = meth.denoise(noisy, sigma=sigma)
+    np.testing.assert_array_equal(out, methods.create(name, **params).denoise(noisy, sigma=sigma))
+    assert _psnr(clean, out) > _psnr(clean, noisy) + 3
+    assert meth.last_info["sigma_used"] == "mean" and meth.last_info["sigma_value"] == pytest.approx(sigma.mean())
+
+
+def test_nonlocal_settings_follow_the_authors_tables() -> None:
+    from methods.llrt import authors_settings as llrt
+    from methods.ngmeet import authors_settings as ngmeet
+
+    assert ngmeet(25.0, 31)["k_subspace"] == 6 and ngmeet(60.0, 31)["patnum"] == 200
+    assert llrt(25.0, 31)["patch"] == 7 and llrt(60.0, 31)["patch"] == 8 and llrt(5.0, 191)["step"] == 4
