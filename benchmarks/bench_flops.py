@@ -3,7 +3,7 @@
 The layer f(z, y) and the reconstruction are run once on meta tensors of the given size under
 `torch.utils.flop_counter.FlopCounterMode` (shapes only: no memory, no arithmetic). The solve's total is
 ``f-evaluations x per-f + reconstruction``, with the configured upper bound of f-evaluations
-(``max_iter`` solver steps plus ``phantom_steps``); the suite's cells record the real count. Whole-image
+(``max_iter`` solver steps, ``phantom_steps``, and one each for ``warm_start`` and ``post_plain``); the suite's cells record the real count. Whole-image
 figures and, where the configuration tiles, the tiled total are both given. The counter takes a
 multiply-add as 2 FLOPs.
 
@@ -37,7 +37,8 @@ def layer_flops(name: str, size: int, bands: int) -> dict[str, Any]:
             z = net.layer(z, y)
         with FlopCounterMode(display=False) as rec:
             net.layer.reconstruct(z, y)
-    evals = int(meth.params["max_iter"]) + int(meth.params["phantom_steps"])
+    evals = (int(meth.params["max_iter"]) + int(meth.params["phantom_steps"])
+             + int(bool(meth.params.get("warm_start"))) + int(bool(meth.params.get("post_plain"))))
     out = {"method": name, "size": [size, size, bands], "per_f_eval": per_f.get_total_flops(),
            "reconstruct": rec.get_total_flops(), "f_evals_bound": evals}
     out["total_whole"] = evals * out["per_f_eval"] + out["reconstruct"]
