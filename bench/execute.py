@@ -25,7 +25,7 @@ from bench.arrays import center_crop, check_cube
 from bench.cells import noisy_input
 from bench.datasets.base import HSImage
 from bench.errors import DataError
-from bench.memory import PeakMemory
+from bench.profiling import run_method
 from bench.plan import Cell
 from bench.seeding import stable_hash
 from methods.base import Method, resolve_device
@@ -121,14 +121,12 @@ def execute(cell: Cell, cache: WorkerCache | None = None) -> CellResult:
         meth.monitor = (lambda est: metrics.psnr(clean, np.clip(est, 0, 1) if cell.clip else est)) \
             if clean is not None and cell.trace else None
         given = inp.sigma if cell.sigma == "oracle" else None
-        with PeakMemory(device) as mem:
-            t0 = time.perf_counter()
-            est = meth.denoise(inp.noisy, sigma=given, device=device)
-            elapsed = time.perf_counter() - t0
+        est, cost = run_method(meth, inp.noisy, sigma=given, device=device, flops=cell.flops)
         est = check_cube(est, f"{meth.name} output")
-        info = {"sigma_mode": "oracle" if given is not None else "estimate", "noise": inp.info, **meth.last_info}
-        row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
-                   info_json=info, artifact=f"artifacts/{cell.artifact}.npz")
+        info = {"sigma_mode": "oracle" if given is not None else "estimate", "noise": inp.info, **meth.last_info,
+                **cost.info()}
+        row.update(status="ok", error=None, time_s=cost.wall_s, peak_mem_bytes=cost.peak_bytes,
+                   mem_kind=cost.mem_kind, info_json=info, artifact=f"artifacts/{cell.artifact}.npz")
         arrays = _views(est, ds.rgb_bands, cell.keep_cube)
         if clean is not None:
             scored = np.clip(est, 0, 1) if cell.clip else est

@@ -64,6 +64,7 @@ class Cell:
     clip: bool
     sigma: str
     trace: bool
+    flops: bool
     keep_cube: bool
     device: str
     data_root: str | None
@@ -125,7 +126,7 @@ def make_plan(cfg: RunConfig) -> list[Cell]:
                     cells.append(Cell(
                         key=key, method=name, params=method_params(cfg, name), noise=spec, dataset=dname,
                         image=image_id, seed=cfg.seed, crop=crop, clip=cfg.clip, sigma=cfg.sigma,
-                        trace=cfg.profile.trace, keep_cube=keep, device=str(cfg.device), data_root=cfg.data_root,
+                        trace=cfg.profile.trace, flops=cfg.profile.flops, keep_cube=keep, device=str(cfg.device), data_root=cfg.data_root,
                         trainable=bool(meth.trainable), ident=_ident(meth, label, nparams, dname, image_id, cfg),
                         artifact=f"{input_dir}/{slug(name)}-{key}", noisy_artifact=f"{input_dir}/noisy",
                         clean_artifact=f"{image_dir}/clean"))

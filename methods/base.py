@@ -30,6 +30,10 @@ class Method:
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    #: True when the computation runs in torch, so `bench.profiling` can count its FLOPs.
+    torch_forward: ClassVar[bool] = False
+    #: Class name of the ``nn.Module`` whose per-call FLOPs are reported too (DECSC: the layer f).
+    flop_unit: ClassVar[str | None] = None
 
     def __init__(self, name: str | None = None, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.defaults))

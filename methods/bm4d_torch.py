@@ -173,6 +173,7 @@ class BM4DTorch(Method):
     """
 
     family = "model-driven"
+    torch_forward = True
     reference = ("after Maggioni et al., 'Nonlocal transform-domain filter for volumetric data denoising and "
                  "reconstruction', IEEE TIP 22(1), 2013, doi:10.1109/TIP.2012.2210725")
     license = "MIT"

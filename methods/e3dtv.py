@@ -50,6 +50,7 @@ class E3DTV(Method):
     """
 
     family = "model-driven"
+    torch_forward = True
     reference = ("Peng et al., 'Enhanced 3DTV regularization and its applications on HSI denoising and compressed "
                  "sensing', IEEE TIP 29, 2020, doi:10.1109/TIP.2020.2968232")
     license = "MIT"

@@ -86,6 +86,7 @@ class LRMR(Method):
     """
 
     family = "model-driven"
+    torch_forward = True
     reference = ("Zhang et al., 'Hyperspectral image restoration using low-rank matrix recovery', IEEE TGRS 52(8), "
                  "2014, doi:10.1109/TGRS.2013.2284280")
     license = "MIT"

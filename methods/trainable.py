@@ -39,6 +39,7 @@ class TrainableMethod(Method):
     """
 
     trainable: ClassVar[bool] = True
+    torch_forward: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
     inference_params: ClassVar[frozenset[str]] = frozenset(
         {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble"})

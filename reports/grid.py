@@ -159,27 +159,29 @@ def ablation_grid(res: Results, dataset: str) -> Grid | None:
 
 
 def complexity_table(res: Results, dataset: str) -> list[dict[str, Any]]:
-    """Table IV: per method its parameters, FLOPs, time per image, peak memory and device (from the rows)."""
+    """Table IV: per method its parameters, FLOPs (mean per cell; DECSC also per f-evaluation), wall and CPU
+    time per image, its own peak memory and device (from the rows)."""
     ok = res.ok[res.ok["dataset"] == dataset]
     out = []
     for col in res.columns(ok):
         sub = ok[ok["column"] == col]
         infos = [i for i in sub["info"] if isinstance(i, dict)]
         params = _first(i.get("params_count") for i in infos)
-        flops = _first(i.get("flops") for i in infos)
         iters = [float(i["iterations"]) for i in infos if isinstance(i.get("iterations"), (int, float))]
         evals = [float(i["f_evals"]) for i in infos if isinstance(i.get("f_evals"), (int, float))]
         conv = [bool(i["converged"]) for i in infos if "converged" in i]
         budget = _first((i.get("checkpoint") or {}).get("budget") for i in infos)
         mem = sub["peak_mem_bytes"].dropna()
         kinds = sorted({str(k) for k in sub["mem_kind"].dropna()})
+        cpu = _mean(i.get("cpu_s") for i in infos)
         out.append({
             "method": col, "family": res.family_of(col),
             "params": _si(params, "") if params is not None else "–",
-            "flops": _si(flops, "FLOPs") if flops is not None else "–",
+            "flops": _flops(infos),
             "time_s": f"{sub['time_s'].mean():.3g}" if sub["time_s"].notna().any() else "–",
             "time_n": int(sub["time_s"].notna().sum()),
-            "peak_mem": f"{mem.max() / 2**20:.1f} MiB ({'/'.join(kinds)})" if len(mem) else "–",
+            "cpu_s": f"{cpu:.3g}" if cpu is not None else "–",
+            "peak_mem": f"{mem.max() / 2**20:.1f} ({'/'.join(kinds)})" if len(mem) else "–",
             "iterations": f"{sum(iters) / len(iters):.1f}" if iters else "–",
             "f_evals": f"{sum(evals) / len(evals):.1f}" if evals else "–",
             "converged": f"{sum(conv)}/{len(conv)} ({100.0 * sum(conv) / len(conv):.0f} %)" if conv else "–",
@@ -197,6 +199,32 @@ def _budget_text(budget: Any) -> str:
     seconds = budget.get("seconds")
     wall = f", {seconds / 3600:.1f} h" if isinstance(seconds, (int, float)) else ""
     return f"{int(budget['steps']):,} steps, {int(budget['patches']):,} patches{wall}, {budget.get('device', '?')}"
+
+
+def memory_kinds(res: Results, dataset: str) -> list[tuple[str, str]]:
+    """The peak-memory methods used by a dataset's rows, for the complexity table's header."""
+    from bench.memory import KINDS
+
+    used = sorted({str(k) for k in res.ok.loc[res.ok["dataset"] == dataset, "mem_kind"].dropna()})
+    return [(k, KINDS.get(k, k)) for k in used]
+
+
+def _flops(infos: list[dict[str, Any]]) -> str:
+    """Mean counted FLOPs per cell, plus the mean per call of the method's unit (DECSC: per f-evaluation)."""
+    total = _mean(i.get("flops") for i in infos)
+    if total is None:
+        return "–"
+    per = _mean(i.get("flops_per_unit") for i in infos)
+    if per is None:
+        return _si(total, "")
+    calls = _mean(i.get("flops_unit_calls") for i in infos) or 0.0
+    unit = _first(i.get("flops_unit") for i in infos)
+    return f"{_si(total, '')} ({_si(per, '')} per {unit} call, {calls:.3g} calls)"
+
+
+def _mean(values: Any) -> float | None:
+    vals = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return sum(vals) / len(vals) if vals else None
 
 
 def _main_columns(res: Results, ok: pd.DataFrame) -> list[str]:

@@ -16,7 +16,7 @@ import pandas as pd
 from bench.errors import UsageError
 from reports import figures
 from reports.data import Results, cell_artifacts, is_missing, npz_cube, pick
-from reports.grid import Grid, ablation_grid, complexity_table, per_image_grids, summary_grids
+from reports.grid import Grid, ablation_grid, complexity_table, memory_kinds, per_image_grids, summary_grids
 
 DEFAULT_RGB = (30, 16, 1)
 
@@ -42,6 +42,7 @@ class Section:
     per_image: Grid | None = None
     ablation: Grid | None = None
     complexity: list[dict[str, Any]] = field(default_factory=list)
+    memory_kinds: list[tuple[str, str]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -75,7 +76,7 @@ def build_sections(res: Results, choice: Choice) -> list[Section]:
         image, noise = _subject(ok, choice)
         truth = res.has_ground_truth(ds)
         sec = Section(ds, truth, image, noise, summaries.get(ds), per_image.get(ds), ablation_grid(res, ds),
-                      complexity_table(res, ds) if truth else [])
+                      complexity_table(res, ds) if truth else [], memory_kinds(res, ds))
         if not sec.has_ground_truth:
             sec.notes.append("No ground truth for this dataset (real noise): images and row-mean profiles only.")
         _figures(res, ok, sec, choice)

@@ -66,6 +66,8 @@ def test_grid_rows_and_artifacts(cubes: Path, tmp_path: Path) -> None:
     assert df[METRICS].notna().all().all()
     noisy = df[df.method == "noisy"]
     assert (noisy.psnr > 15).all() and (noisy.psnr < 45).all()
+    assert set(df.mem_kind) == {"cpu-delta"} and (noisy.peak_mem_bytes < 50 * 2**20).all()
+    assert all(isinstance(i["cpu_s"], float) and "flops" not in i for i in df["info"])  # neither uses torch
     for rel in df.artifact:
         data = store.load_artifact(tmp_path / "r", rel)
         assert data["cube"].shape == (24, 24, 8) and data["psnr_band"].shape == (8,)

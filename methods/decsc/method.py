@@ -45,6 +45,7 @@ class DECSC(TrainableMethod):
 
     family = "hybrid"
     version = "1"
+    flop_unit = "DECSCLayer"
     description = "deep equilibrium convolutional sparse coding (Anderson forward, phantom-gradient backward)"
     reference = "Deep Equilibrium Convolutional Sparse Coding for Hyperspectral Image Denoising (DECSC)"
     defaults: ClassVar[dict[str, Any]] = {
