@@ -239,11 +239,13 @@ class _Grid:
             row.update(status="ok", error=None, time_s=elapsed, peak_mem_bytes=mem.peak, mem_kind=mem.kind,
                        info_json=info)
             arrays = _views(est, inp.rgb, inp.keep_cube)
+            scored = np.clip(est, 0, 1) if cfg.clip else est
+            values = metrics.no_reference(scored)
             if clean is not None:
-                scored = np.clip(est, 0, 1) if cfg.clip else est
-                values = metrics.evaluate(clean, scored, names=SCORED)
-                row.update({k: values.get(k) for k in SCORED}, metrics_json=values)
+                values.update(metrics.evaluate(clean, scored, names=SCORED))
+                row.update({k: values.get(k) for k in SCORED})
                 arrays["psnr_band"] = metrics.psnr_per_band(clean, scored).astype(np.float32)
+            row["metrics_json"] = values
             row["artifact"] = self.store.save_artifact(f"{inp.folder}/{slug(meth.name)}-{row['params_hash']}",
                                                        **arrays)
         except KeyboardInterrupt:
