@@ -65,6 +65,7 @@ class RunSummary:
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
+    missing: list[str] = field(default_factory=list)
 
 
 class _Interrupt:
@@ -103,10 +104,14 @@ def run(cfg: RunConfig, *, verbose: bool = False) -> RunSummary:
         noises = [noise_registry.parse(n) for n in cfg.noises]
         meths = build_methods(cfg)
         device = resolve_device(cfg.device)
-        dsets = [(d, dataset_registry.load(d, split="test", data_root=cfg.data_root)) for d in cfg.datasets]
+        dsets, missing = dataset_registry.load_available(cfg.datasets, split="test", data_root=cfg.data_root,
+                                                         skip_missing=cfg.profile.skip_missing)
+        for text in missing:
+            print(f"skipping dataset: {text}", file=sys.stderr)
         count = cfg.images if cfg.images is not None else cfg.profile.images
         env = environment()
         grid = _Grid(cfg, Store(cfg.out), device, stop, verbose)
+        grid.summary.missing = missing
         grid.store.start_run(grid.run_id, command=cfg.command, profile=cfg.profile.name, seed=cfg.seed,
                              device=str(device), clip=cfg.clip, env_json=env)
         plan = [(dname, ds, i) for dname, ds in dsets for i in range(len(ds) if count is None else min(count, len(ds)))]
