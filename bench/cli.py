@@ -24,7 +24,7 @@ def _add_run(sub: Any) -> None:
     p.add_argument("--methods", default=None, help="comma list, 'all', wildcards or a group (default: the profile's)")
     p.add_argument("--noise", default="all", help="noise specs, e.g. 'all', 'paper', 'qrnn3d', 'noniid:smax=95'")
     p.add_argument("--datasets", default=None, help="dataset names (default: the profile's)")
-    p.add_argument("--profile", default="standard", help="smoke | standard | paper")
+    p.add_argument("--profile", default="standard", help="smoke | standard | paper | real")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="results folder (default runs/<profile>)")
@@ -103,6 +103,8 @@ def _print_summary(summary: Any, out: Path) -> None:
         print(f"  FAILED {where}: {err}", file=sys.stderr)
     for where in summary.busy:
         print(f"  RUNNING ELSEWHERE {where}", file=sys.stderr)
+    for text in summary.missing:
+        print(f"  SKIPPED {text}", file=sys.stderr)
     if summary.done or summary.skipped or summary.failed:
         print(f"next: bench report --out {out} --html", file=sys.stderr)
 

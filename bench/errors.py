@@ -22,3 +22,7 @@ class UsageError(BenchError, ValueError):
 
 class DataError(BenchError, ValueError):
     """Input data that cannot be used: NaN/Inf, wrong shape or dtype, corrupt or incomplete file."""
+
+
+class MissingDataError(UsageError):
+    """An external dataset's folder or files are not where they are expected; names the expected place."""

@@ -128,11 +128,13 @@ def execute(cell: Cell, cache: WorkerCache | None = None) -> CellResult:
         row.update(status="ok", error=None, time_s=cost.wall_s, peak_mem_bytes=cost.peak_bytes,
                    mem_kind=cost.mem_kind, info_json=info, artifact=f"artifacts/{cell.artifact}.npz")
         arrays = _views(est, ds.rgb_bands, cell.keep_cube)
+        scored = np.clip(est, 0, 1) if cell.clip else est
+        values = metrics.no_reference(scored)
         if clean is not None:
-            scored = np.clip(est, 0, 1) if cell.clip else est
-            values = metrics.evaluate(clean, scored, names=SCORED)
-            row.update({k: values.get(k) for k in SCORED}, metrics_json=values)
+            values.update(metrics.evaluate(clean, scored, names=SCORED))
+            row.update({k: values.get(k) for k in SCORED})
             arrays["psnr_band"] = metrics.psnr_per_band(clean, scored).astype(np.float32)
+        row["metrics_json"] = values
         artifacts[cell.artifact] = arrays
     except Exception as exc:  # noqa: BLE001 - one cell's failure must not stop the grid
         row.update(status="failed", error=one_line(exc), info_json={"traceback": traceback.format_exc(limit=8)},

@@ -97,10 +97,11 @@ def check_options(cfg: RunConfig) -> None:
     resolve_device(cfg.device)
 
 
-def make_plan(cfg: RunConfig) -> list[Cell]:
+def make_plan(cfg: RunConfig, missing: list[str] | None = None) -> list[Cell]:
     """Every cell of the grid in a stable order (dataset, image, noise, method), validated up front.
 
-    Raises `UsageError` when an option is out of range, the device is not a compute device, or a noise spec
+    A dataset whose folder is missing is left out when the profile skips missing data (its message goes to
+    ``missing``). Raises `UsageError` when an option is out of range, the device is not a compute device, or a noise spec
     cannot be applied to a dataset (e.g. more stripe bands than the data has), before the first cell runs.
     """
     check_options(cfg)
@@ -108,8 +109,11 @@ def make_plan(cfg: RunConfig) -> list[Cell]:
     meths = build_methods(cfg)
     count = cfg.images if cfg.images is not None else cfg.profile.images
     cells: list[Cell] = []
-    for dname in cfg.datasets:
-        ds = dataset_registry.load(dname, split="test", data_root=cfg.data_root)
+    dsets, skipped = dataset_registry.load_available(list(cfg.datasets), split="test", data_root=cfg.data_root,
+                                                     skip_missing=cfg.profile.skip_missing)
+    if missing is not None:
+        missing.extend(skipped)
+    for dname, ds in dsets:
         ids = ds.ids if count is None else ds.ids[:count]
         crop = ds.crop_for(cfg.crop, cfg.profile.crop)
         models = noises if ds.has_ground_truth and not ds.meta.get("noise") else [(None, None)]

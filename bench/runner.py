@@ -42,6 +42,7 @@ class RunSummary:
     interrupted: bool = False
     signal: int = 0
     migration: dict[str, int] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
 
 
 class _Interrupt:
@@ -81,10 +82,15 @@ def run(cfg: RunConfig, *, verbose: bool = False, executor: str = "inline",
         options: executors.ExecutorOptions | None = None) -> RunSummary:
     """Run the grid described by ``cfg`` into ``cfg.out`` with ``executor``; returns what happened."""
     with _Interrupt() as stop:
-        plan = make_plan(cfg)
+        missing: list[str] = []
+        plan = make_plan(cfg, missing)
+        for text in missing:
+            print(f"skipping dataset: {text}", file=sys.stderr)
         store = Store(cfg.out)
         try:
-            return _drive(cfg, plan, store, stop, verbose, executor, options or executors.ExecutorOptions())
+            summary = _drive(cfg, plan, store, stop, verbose, executor, options or executors.ExecutorOptions())
+            summary.missing = missing
+            return summary
         finally:
             store.close()
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import DataError, UsageError
-from bench.tiling import tiled_apply
+from bench.tiling import band_groups, band_split_apply, tiled_apply
 from methods.base import Method
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -30,7 +30,11 @@ class TrainableMethod(Method):
     """Base class of methods whose weights come from `bench train`.
 
     Subclasses implement `build_network` and set ``defaults`` including ``checkpoint`` (None: the shipped
-    default), ``tile``, ``overlap`` and ``bands`` (band count the network is built for). Optional inference
+    default), ``tile``, ``overlap``, ``bands`` (band count the network is built for) and ``band_overlap``.
+    A cube with more bands than ``bands`` is band-split: cut into overlapping groups of ``bands`` consecutive
+    bands (at least ``band_overlap`` shared between neighbours), each denoised by the network and blended with
+    raised-cosine weights along the band axis, as DECSC does on real data (DECSC paper, Sec. IV-A); a cube
+    with exactly ``bands`` bands is one whole-cube pass, and one with fewer is refused. Optional inference
     parameters: ``margin`` reflect-pads the image by that many pixels so its borders get the context interior
     pixels get; ``ensemble`` (1, 2, 4 or 8) averages the outputs over rotated/flipped views (geometric
     self-ensemble, Timofte et al., CVPR 2016, doi:10.1109/CVPR.2016.206); ``clamp`` clips to [0, 1].
@@ -40,9 +44,10 @@ class TrainableMethod(Method):
 
     trainable: ClassVar[bool] = True
     torch_forward: ClassVar[bool] = True
-    defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31}
+    defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31,
+                                          "band_overlap": 8}
     inference_params: ClassVar[frozenset[str]] = frozenset(
-        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble"})
+        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
@@ -58,11 +63,45 @@ class TrainableMethod(Method):
         raise NotImplementedError
 
     def apply_network(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Run ``net`` on ``x`` of shape (N, B, H, W); refuses a band count the network was not built for."""
+        """Run ``net`` on ``x`` of shape (N, B, H, W), band-splitting when B exceeds the trained band count.
+
+        With exactly the trained count this is one plain ``net(x)``. Per-group reports the network leaves in
+        ``net.last_info`` are combined by `combine_group_infos` into ``net.last_info``.
+        """
+        groups = self.band_groups(x.shape[1])
+        if len(groups) == 1:
+            return net(x)
+        infos: list[dict[str, Any]] = []
+
+        def run(part: torch.Tensor) -> torch.Tensor:
+            out = net(part)
+            info = getattr(net, "last_info", None)
+            if info:
+                infos.append(dict(info))
+            return out
+
+        out = band_split_apply(run, x, group=int(self.params["bands"]), overlap=self._band_overlap())
+        if infos:
+            net.last_info = self.combine_group_infos(infos)
+        return out
+
+    def band_groups(self, total: int) -> list[slice]:
+        """The band groups a cube of ``total`` bands is split into; refuses fewer bands than trained."""
         bands = int(self.params["bands"])
-        if x.shape[1] != bands:
-            raise DataError(f"{self.name}: network built for {bands} bands, input has {x.shape[1]}")
-        return net(x)
+        if total < bands:
+            raise DataError(f"{self.name}: input has {total} bands, fewer than the {bands} it was trained for "
+                            f"(band-splitting needs at least {bands})")
+        return band_groups(total, bands, self._band_overlap())
+
+    def combine_group_infos(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
+        """Hook: merge the per-band-group reports of one network call (default: the last group's)."""
+        return dict(infos[-1])
+
+    def _band_overlap(self) -> int:
+        overlap = int(self.params.get("band_overlap", 8))
+        if overlap < 0:
+            raise UsageError(f"{self.name}: band_overlap must be >= 0, got {overlap}")
+        return min(overlap, int(self.params["bands"]) - 1)
 
     def convert_foreign(self, blob: Any, source: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """Map a checkpoint written by the method's original code onto this network's state_dict names.
@@ -166,6 +205,7 @@ class TrainableMethod(Method):
 
     # -- inference ---------------------------------------------------------------------------------------
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
+        groups = len(self.band_groups(noisy.shape[2]))
         net = self.network(device)
         x = torch.from_numpy(noisy.transpose(2, 0, 1)[None].copy()).to(device)
         h, w = x.shape[-2:]
@@ -200,6 +240,8 @@ class TrainableMethod(Method):
         self.last_info["tile_calls"] = calls[0]
         self.last_info["params_count"] = sum(p.numel() for p in net.parameters())
         self.last_info["ensemble_views"] = len(views)
+        self.last_info["band_split"] = groups > 1
+        self.last_info["band_groups"] = groups
         if infos:
             self.last_info.update(_merge_infos(infos))
         return out[0].permute(1, 2, 0).cpu().numpy()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bench import store as _store
+from bench.metrics.noref import NO_REFERENCE
 from bench.errors import DataError, UsageError
 
 FAMILY_ORDER = ("reference", "model-driven", "data-driven", "hybrid")
@@ -92,6 +93,10 @@ def from_frame(df: pd.DataFrame, *, root: str | Path = ".", runs: pd.DataFrame |
     df["column"] = _column_labels(df)
     for col in ("psnr", "ssim", "sam", "ergas", "time_s", "peak_mem_bytes"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
+    scores = df["metrics"] if "metrics" in df else pd.Series([None] * len(df), index=df.index)
+    for col in NO_REFERENCE:
+        df[col] = pd.to_numeric(scores.map(lambda m, k=col: m.get(k) if isinstance(m, dict) else None),
+                                errors="coerce")
     return Results(root=Path(root), rows=df.reset_index(drop=True),
                    runs=runs if runs is not None else pd.DataFrame(), hidden_versions=hidden)
 

@@ -101,8 +101,9 @@ def panels_figure(panels: list[Panel], *, title: str = "", cols: int = 5) -> byt
 
 
 def profiles_figure(rows: np.ndarray | None, series: list[tuple[str, np.ndarray]], *, band: int,
-                    noisy: np.ndarray | None = None, cols: int = 4) -> bytes:
-    """Row-mean profiles of one band: one panel per series, the clean profile (when known) in black."""
+                    noisy: np.ndarray | None = None, cols: int = 4, axis: str = "row") -> bytes:
+    """Row-mean (``axis="row"``) or column-mean profiles of one band: one panel per series, the clean
+    profile (when known) in black."""
     n = len(series)
     cols = min(cols, n)
     nrows = -(-n // cols)
@@ -122,8 +123,8 @@ def profiles_figure(rows: np.ndarray | None, series: list[tuple[str, np.ndarray]
         ax.yaxis.set_major_locator(MaxNLocator(4))
         ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
     axes.flat[0].legend(fontsize=6, loc="best")
-    fig.supxlabel("row", fontsize=8)
-    fig.supylabel(f"mean of band {band} over columns", fontsize=8)
+    fig.supxlabel(axis, fontsize=8)
+    fig.supylabel(f"mean of band {band} over {'columns' if axis == 'row' else 'rows'}", fontsize=8)
     height = fig.get_figheight()
     fig.subplots_adjust(left=0.8 / fig.get_figwidth(), right=0.98, bottom=0.55 / height, top=1 - 0.3 / height,
                         wspace=0.12, hspace=0.45 * 2.0 / (2.0 - 0.5))

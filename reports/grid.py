@@ -44,6 +44,15 @@ METRICS = {
     "sam": Metric("sam", "SAM", False, 4, "rad"),
 }
 
+#: No-reference scores (`bench.metrics.noref`), labelled as such wherever they are shown.
+NO_REFERENCE = {
+    "nr_sigma": Metric("nr_sigma", "residual σ (no-ref.)", False, 4),
+    "nr_stripe": Metric("nr_stripe", "stripe index (no-ref.)", False, 4),
+}
+
+#: Marks a mean that includes band-split cells (more bands than the network was trained for).
+SPLIT_MARK = "†"
+
 
 @dataclass
 class Row:
@@ -52,11 +61,14 @@ class Row:
     values: list[float | None]
     counts: list[int]
     ranks: list[int | None] = field(default_factory=list)
+    split: list[bool] = field(default_factory=list)
 
     def notes(self) -> list[str]:
-        """'*' where a mean covers fewer images than the most complete column of the row."""
+        """'*' where a mean covers fewer images than the most complete column of the row, SPLIT_MARK where
+        it includes band-split cells."""
         full = max(self.counts, default=0)
-        return ["*" if 0 < n < full else "" for n in self.counts]
+        split = self.split or [False] * len(self.counts)
+        return [("*" if 0 < n < full else "") + (SPLIT_MARK if b else "") for n, b in zip(self.counts, split)]
 
 
 @dataclass
@@ -134,6 +146,29 @@ def per_image_grids(res: Results, *, metrics: tuple[str, ...] = ("psnr", "ssim",
                     rows.append(_mean_row((noise, image), sub, cols, fams, METRICS[mk]))
         grids.append(Grid(f"{ds}: per image", ds, ("Noise", "Image"), cols, fams, rows,
                           caption="Means over seeds where a cell ran with several."))
+    return grids
+
+
+def noref_grids(res: Results) -> list[Grid]:
+    """No-reference scores per dataset without ground truth (real noise): rows noise x image x score."""
+    grids = []
+    for ds in res.datasets():
+        ok = res.ok[res.ok["dataset"] == ds]
+        if ok.empty or res.has_ground_truth(ds) or not any(k in ok for k in NO_REFERENCE):
+            continue
+        cols = _main_columns(res, ok)
+        fams = [res.family_of(c) for c in cols]
+        rows = [_mean_row((noise, image), ok[(ok["noise"] == noise) & (ok["image"] == image)], cols, fams, metric)
+                for noise in _unique(ok["noise"]) for image in _unique(ok["image"])
+                for key, metric in NO_REFERENCE.items() if key in ok]
+        grids.append(Grid(f"{ds}: no-reference scores (real noise, no ground truth)", ds, ("Noise", "Image"), cols,
+                          fams,
+                          rows, caption=f"Images {_sizes(ok)}. NO-REFERENCE scores of the output alone, lower = "
+                                        "less residual noise / striping, but over-smoothing also lowers them: "
+                                        "read them with the images and profiles. residual σ: wavelet-MAD noise "
+                                        "level per band, mean over bands; stripe index: RMS step of each band's "
+                                        f"column-mean profile over √2, mean over bands (0-1 scale). {SPLIT_MARK} = "
+                                        "band-split."))
     return grids
 
 
@@ -237,11 +272,14 @@ def _main_columns(res: Results, ok: pd.DataFrame) -> list[str]:
 def _mean_row(keys: tuple[str, ...], sub: pd.DataFrame, cols: list[str], fams: list[str], metric: Metric) -> Row:
     values: list[float | None] = []
     counts: list[int] = []
+    split: list[bool] = []
     for col in cols:
-        vals = sub.loc[sub["column"] == col, metric.key].dropna()
+        cells = sub[sub["column"] == col]
+        vals = cells[metric.key].dropna()
         values.append(float(vals.mean()) if len(vals) else None)
-        counts.append(int(sub.loc[sub["column"] == col, "image"].nunique()) if len(vals) else 0)
-    return Row(keys, metric, values, counts, rank_row(values, fams, metric))
+        counts.append(int(cells["image"].nunique()) if len(vals) else 0)
+        split.append(bool(len(vals)) and _band_split(cells))
+    return Row(keys, metric, values, counts, rank_row(values, fams, metric), split)
 
 
 def _caption(ok: pd.DataFrame) -> str:
@@ -254,7 +292,15 @@ def _caption(ok: pd.DataFrame) -> str:
     modes = sorted({str(i["sigma_mode"]) for i in ok["info"] if isinstance(i, dict) and i.get("sigma_mode")})
     sigma_txt = f"sigma {' and '.join(modes)}" if modes else "sigma mode not recorded"
     return (f"Images {sizes}; {seed_txt}; {sigma_txt}; SAM in radians; {clip_txt}; "
-            "* = mean over fewer images than other methods.")
+            "* = mean over fewer images than other methods"
+            + (f"; {SPLIT_MARK} = band-split: the cube has more bands than the network was trained for, so it ran "
+               "on overlapping band groups (group count in each cell's info)." if _band_split(ok) else "."))
+
+
+def _band_split(frame: pd.DataFrame) -> bool:
+    """Whether any cell of ``frame`` ran band-split (recorded by the trainable-method base in its info)."""
+    infos = frame["info"] if "info" in frame else []
+    return any(isinstance(i, dict) and bool(i.get("band_split")) for i in infos)
 
 
 def _sizes(sub: pd.DataFrame) -> str:

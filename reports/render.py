@@ -13,7 +13,7 @@ import pandas as pd
 
 from bench.errors import UsageError
 from reports.data import Results, from_frame
-from reports.grid import Grid, ablation_grid, per_image_grids, summary_grids
+from reports.grid import SPLIT_MARK, Grid, ablation_grid, noref_grids, per_image_grids, summary_grids
 
 FORMATS = ("md", "latex", "csv", "html")
 
@@ -32,6 +32,7 @@ def tables(df: pd.DataFrame | Results, fmt: str = "md", *, per_image: bool = Fal
     res = df if isinstance(df, Results) else from_frame(df)
     grids = summary_grids(res)
     grids += [g for g in (ablation_grid(res, ds) for ds in res.datasets()) if g is not None]
+    grids += noref_grids(res)
     grids += per_image_grids(res) if per_image else []
     if fmt == "csv":
         return csv_text(grids)
@@ -59,7 +60,8 @@ def _notes(res: Results) -> list[str]:
         notes += [f"- {r.dataset}/{r.image} {r.noise} {r.column}: {r.error}" for r in failed.itertuples()]
     no_gt = [d for d in res.datasets() if not res.has_ground_truth(d) and len(res.ok[res.ok['dataset'] == d])]
     if no_gt:
-        notes.append(f"No ground truth (real noise), images and profiles only in the HTML report: {', '.join(no_gt)}.")
+        notes.append(f"No ground truth (real noise): no-reference scores only here, images and row/column-mean "
+                     f"profiles in the HTML report: {', '.join(no_gt)}.")
     return notes
 
 
@@ -109,7 +111,7 @@ def latex(grid: Grid) -> str:
             out.append(r"\midrule" if row.keys[0] != prev[0] else rf"\cmidrule(lr){{2-{n_keys + len(grid.columns)}}}")
         keys = [_tex(k) if prev is None or k != p else "" for k, p in zip(row.keys, prev or ("",) * len(row.keys))]
         arrow = r"$\uparrow$" if row.metric.higher_better else r"$\downarrow$"
-        cells = [_tex_cell(row.metric.fmt(v), r) + (r"$^{*}$" if n else "")
+        cells = [_tex_cell(row.metric.fmt(v), r) + "".join(_TEX_NOTES.get(ch, "") for ch in n)
                  for v, r, n in zip(row.values, row.ranks, row.notes())]
         out.append(" & ".join([*keys, f"{row.metric.label}{arrow}", *cells]) + r" \\")
         prev = row.keys
@@ -156,7 +158,8 @@ def _family_title(family: str) -> str:
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                "×": r"$\times$", "–": "--", "✗": "x"}
+                "×": r"$\times$", "–": "--", "✗": "x", "σ": r"$\sigma$", "√": r"$\surd$", "†": r"$^{\dagger}$"}
+_TEX_NOTES = {"*": r"$^{*}$", SPLIT_MARK: r"$^{\dagger}$"}
 
 
 def _tex(text: str) -> str:

@@ -16,7 +16,8 @@ import pandas as pd
 from bench.errors import UsageError
 from reports import figures
 from reports.data import Results, cell_artifacts, is_missing, npz_cube, pick
-from reports.grid import Grid, ablation_grid, complexity_table, memory_kinds, per_image_grids, summary_grids
+from reports.grid import (Grid, ablation_grid, complexity_table, memory_kinds, noref_grids, per_image_grids,
+                          summary_grids)
 
 DEFAULT_RGB = (30, 16, 1)
 
@@ -43,6 +44,7 @@ class Section:
     ablation: Grid | None = None
     complexity: list[dict[str, Any]] = field(default_factory=list)
     memory_kinds: list[tuple[str, str]] = field(default_factory=list)
+    noref: Grid | None = None
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -68,6 +70,7 @@ def check_choice(res: Results, choice: Choice) -> None:
 def build_sections(res: Results, choice: Choice) -> list[Section]:
     summaries = {g.dataset: g for g in summary_grids(res)}
     per_image = {g.dataset: g for g in per_image_grids(res)}
+    noref = {g.dataset: g for g in noref_grids(res)}
     out = []
     for ds in res.datasets():
         ok = res.ok[res.ok["dataset"] == ds]
@@ -76,9 +79,10 @@ def build_sections(res: Results, choice: Choice) -> list[Section]:
         image, noise = _subject(ok, choice)
         truth = res.has_ground_truth(ds)
         sec = Section(ds, truth, image, noise, summaries.get(ds), per_image.get(ds), ablation_grid(res, ds),
-                      complexity_table(res, ds) if truth else [], memory_kinds(res, ds))
+                      complexity_table(res, ds) if truth else [], memory_kinds(res, ds), noref.get(ds))
         if not sec.has_ground_truth:
-            sec.notes.append("No ground truth for this dataset (real noise): images and row-mean profiles only.")
+            sec.notes.append("No ground truth for this dataset (real noise): no metric table; images, row-mean and "
+                             "column-mean profiles and no-reference scores only.")
         _figures(res, ok, sec, choice)
         out.append(sec)
     return out
@@ -155,6 +159,20 @@ def _figures(res: Results, ok: pd.DataFrame, sec: Section, choice: Choice) -> No
             f"{subject}; band {band} (zero-based): mean over columns per row; "
             + ("black = clean, grey = noisy." if clean_prof is not None else "grey = noisy (no ground truth)."),
             figures.profiles_figure(clean_prof, series, band=band, noisy=noisy_prof)))
+
+    if not sec.has_ground_truth:
+        cseries = []
+        if noisy_npz is not None and "colmean" in noisy_npz:
+            cseries.append(("Noisy", noisy_npz["colmean"][:, band]))
+        cseries += [(c, arts[c].estimate["colmean"][:, band]) for c in methods
+                    if arts[c].estimate is not None and "colmean" in arts[c].estimate]
+        if cseries:
+            sec.figures.append(Figure(
+                "Column-mean profiles",
+                f"{subject}; band {band} (zero-based): mean over rows per column, where stripes show as spikes "
+                "(as the DECSC paper's real-data figures); grey = noisy (no ground truth).",
+                figures.profiles_figure(None, cseries, band=band, noisy=cseries[0][1] if noisy_npz is not None
+                                        else None, axis="column")))
 
     if sec.has_ground_truth:
         curves = _band_curves(res, ok, sec.image)

@@ -122,8 +122,8 @@ def test_html_is_self_contained_with_tables_figures_and_metadata(report: str) ->
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report)
     imgs = re.findall(r'<img src="([^"]+)"', report)
     assert imgs and all(src.startswith("data:image/png;base64,") for src in imgs)
-    # scenes31: false colour, profiles, per-band PSNR, convergence; realnoise: false colour, profiles
-    assert len(imgs) == 6
+    # scenes31: false colour, profiles, per-band PSNR, convergence; realnoise: false colour, row and column profiles
+    assert len(imgs) == 7
     assert report.count('class="results summary"') == 1 and report.count('class="results ablation"') == 1
     summary = report.split('class="results summary"')[1].split("</table>")[0]
     assert summary.count('class="data-row') == len(NOISES) * 3

@@ -108,7 +108,7 @@ def test_noise_level_estimator_option() -> None:
 
 def test_band_mismatch_is_data_error() -> None:
     m = methods.create("t3sc.small", bands=6, **TINY)
-    with pytest.raises(DataError, match="6 bands, input has 5"):
+    with pytest.raises(DataError, match="input has 5 bands, fewer than the 6"):
         m.apply_network(m.build_network(), torch.rand(1, 5, 8, 8))
 
 

@@ -260,7 +260,8 @@ def test_training_on_two_datasets_uses_band_groups_of_both(monkeypatch: pytest.M
     sets = {"a31": Dataset("a31", ["x"], lambda i: HSImage(id=i, clean=np.zeros((40, 40, 31), np.float32))),
             "b90": Dataset("b90", ["y"], lambda i: HSImage(id=i, clean=np.ones((20, 20, 90), np.float32)))}
     monkeypatch.setattr(datasets, "load", lambda name, split="test", **kw: sets[name])
-    cubes, weights = loop_mod._training_cubes("a31,b90", 31)
+    cubes, weights, found = loop_mod._training_cubes("a31,b90", 31)
+    assert found == [31, 90]
     assert [c.shape for c in cubes] == [(40, 40, 31)] + [(20, 20, 31)] * 3
     areas = [c.shape[0] * c.shape[1] for c in cubes]
     assert sum(a * w for a, w in zip(areas[:1], weights[:1])) == pytest.approx(

@@ -13,7 +13,7 @@ import pkgutil
 from typing import Any
 
 from bench.datasets.base import Dataset, HSImage, data_root
-from bench.errors import UsageError
+from bench.errors import MissingDataError, UsageError
 from bench.registry import Registry, drop_none
 
 registry: Registry = Registry("dataset")
@@ -41,6 +41,26 @@ def load(name: str, *, split: str = "test", data_root: str | None = None, **opti
     return entry.obj(split=split, data_root=data_root, **options)
 
 
+def load_available(names: list[str], *, split: str = "test", data_root: str | None = None,
+                   skip_missing: bool = False) -> tuple[list[tuple[str, Dataset]], list[str]]:
+    """Open every dataset in ``names``; with ``skip_missing``, one whose files are absent is left out.
+
+    Returns the opened ``(name, dataset)`` pairs and, for each one left out, the message naming the folder
+    it was expected in. When every dataset is missing the first message is raised as a `MissingDataError`.
+    """
+    opened, missing = [], []
+    for name in names:
+        try:
+            opened.append((name, load(name, split=split, data_root=data_root)))
+        except MissingDataError as exc:
+            if not skip_missing:
+                raise
+            missing.append(str(exc))
+    if names and not opened:
+        raise MissingDataError(f"no dataset of this run is present: {'; '.join(missing)}")
+    return opened, missing
+
+
 def _check_options(name: str, factory: Any, options: dict[str, Any]) -> None:
     """Reject options the factory does not take with a one-line `UsageError` instead of a TypeError."""
     params = inspect.signature(factory).parameters
@@ -61,4 +81,4 @@ def _import_all() -> None:
 
 _import_all()
 
-__all__ = ["Dataset", "HSImage", "data_root", "load", "register", "registry"]
+__all__ = ["Dataset", "HSImage", "data_root", "load", "load_available", "register", "registry"]

@@ -19,7 +19,7 @@ from bench.datasets._readers import (CUBE_SUFFIXES, band_png_files, mat_scalars,
                                      read_band_pngs, read_mat, require, require_unit_scale)
 from bench.datasets._spectra import VISIBLE
 from bench.datasets.base import Dataset, HSImage, data_root as _root
-from bench.errors import DataError, UsageError
+from bench.errors import DataError, MissingDataError, UsageError
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ def found_files(root: Path, name: str) -> list[Path]:
 def _folder(name: str, data_root: str | None) -> Path:
     folder = _root(data_root) / LOCATIONS[name].folder
     if not folder.is_dir():
-        raise UsageError(f"{name}: data folder not found: {folder} (expected {LOCATIONS[name].description}; "
-                         f"set --data-root or HSIBENCH_DATA)")
+        raise MissingDataError(f"{name}: data folder not found: {folder} (expected {LOCATIONS[name].description}; "
+                               f"set --data-root or HSIBENCH_DATA)")
     return folder
 
 
@@ -76,7 +76,7 @@ def _files(name: str, data_root: str | None) -> list[Path]:
     files = found_files(_root(data_root), name)
     if not files:
         folder = _folder(name, data_root)
-        raise UsageError(f"{name}: no files matching {', '.join(LOCATIONS[name].patterns)} in {folder}")
+        raise MissingDataError(f"{name}: no files matching {', '.join(LOCATIONS[name].patterns)} in {folder}")
     return files
 
 

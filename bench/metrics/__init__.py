@@ -25,6 +25,7 @@ from bench.metrics import conventions as _conv
 from bench.metrics import core as _core
 from bench.metrics.conventions import ergas_t3sc, psnr_sert, sam_deg, ssim_matlab3d, ssim_qrnn3d, ssim_sert
 from bench.metrics.core import ergas, psnr, psnr_per_band, sam, ssim
+from bench.metrics.noref import NO_REFERENCE, no_reference, nr_sigma, nr_stripe
 from bench.registry import Registry
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -112,6 +113,16 @@ for _spec, _raw, _groups in (
 ):
     register(_spec, groups=_groups, raw=_raw)
 
+for _spec in (
+    MetricSpec("nr_sigma", lambda clean, est: nr_sigma(check_pair(clean, est)[1]), False, "0-1", "no-reference",
+               "NO-REFERENCE: wavelet-MAD noise sigma of the estimate per band (median |HH1| / 0.6745, db2), "
+               "mean over bands; the clean cube is not used", "doi:10.1093/biomet/81.3.425"),
+    MetricSpec("nr_stripe", lambda clean, est: nr_stripe(check_pair(clean, est)[1]), False, "0-1", "no-reference",
+               "NO-REFERENCE: stripe index, sqrt(mean_j (c_j+1 - c_j)^2 / 2) of each band's column-mean "
+               "profile c, mean over bands; the clean cube is not used", "-"),
+):
+    register(_spec, groups=("no-reference",), raw=lambda clean, est, _f=_spec.name: no_reference(est)[_f])
+
 _TORCH = ("torch_psnr", "torch_ssim", "torch_sam")
 
 
@@ -123,6 +134,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_NAMES", "MetricSpec", "ergas", "ergas_t3sc", "evaluate", "psnr", "psnr_per_band", "psnr_sert",
+__all__ = ["DEFAULT_NAMES", "MetricSpec", "NO_REFERENCE", "ergas", "ergas_t3sc", "evaluate", "no_reference", "nr_sigma", "nr_stripe", "psnr", "psnr_per_band", "psnr_sert",
            "register", "registry", "sam", "sam_deg", "spec", "ssim", "ssim_matlab3d", "ssim_qrnn3d", "ssim_sert",
            *_TORCH]

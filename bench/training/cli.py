@@ -17,6 +17,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``bench train``; unset ones come from the method's training defaults."""
     parser.add_argument("method", help="registered trainable method, e.g. t3sc.small")
     parser.add_argument("--dataset", default="scenes31", help="training dataset (train split; val split validates)")
+    parser.add_argument("--bands", type=int, help="band count the training data must have (e.g. 46 for "
+                        "houston2018); a network built for fewer trains on its band groups")
+    parser.add_argument("--data-root", help="where external datasets live (or $HSIBENCH_DATA)")
     parser.add_argument("--noise", default="blind-mix", help="noise spec or comma list, sampled per patch")
     parser.add_argument("--epochs", type=int, help="total epochs (a rerun continues up to this count)")
     parser.add_argument("--max-minutes", type=float, help="stop at the epoch boundary that keeps within M minutes")
@@ -55,7 +58,8 @@ def run_train(args: argparse.Namespace) -> int:
                  batch_size=args.batch_size, patch=args.patch, lr=args.lr, steps_per_epoch=args.steps_per_epoch,
                  val_images=args.val_images, val_crop=args.val_crop, val_noise=args.val_noise, milestones=milestones,
                  gamma=args.gamma,
-                 params=_params(args.param), export=args.export, progress=not args.no_progress)
+                 params=_params(args.param), export=args.export, progress=not args.no_progress, data_bands=args.bands,
+                 data_root=args.data_root)
     print(path, file=sys.stdout)
     return 0
 

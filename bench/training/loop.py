@@ -45,7 +45,7 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
           lr: float | None = None, steps_per_epoch: int | None = None, val_images: int | None = None,
           val_crop: int | None = None, milestones: Sequence[int] | None = None, gamma: float | None = None,
           val_noise: str | None = None, params: dict[str, Any] | None = None, export: str | None = None,
-          progress: bool = True) -> Path:
+          progress: bool = True, data_bands: int | None = None, data_root: str | None = None) -> Path:
     """Train the registered trainable ``method`` and return the path of its best-validation checkpoint.
 
     ``dataset`` is a registered name (its ``train`` split trains, its ``val`` split validates) or a `Dataset`
@@ -53,7 +53,9 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     ``train_defaults``, then `TRAIN_DEFAULTS`. ``noise`` is a comma list of noise specs sampled uniformly per
     patch; validation uses ``val_noise`` (default: the same list). ``max_minutes`` stops at the first epoch
     boundary where another epoch would overrun the budget. ``export`` writes
-    ``methods/checkpoints/<export>.pt`` (+ .json) and that path is returned instead.
+    ``methods/checkpoints/<export>.pt`` (+ .json) and that path is returned instead. ``data_bands`` (``--bands``)
+    is the band count the training data must have (e.g. Houston 2018's 46 when fine-tuning on the test domain);
+    ``data_root`` is where external datasets are read from.
     """
     model = methods.create(method, **(params or {}))
     if not isinstance(model, TrainableMethod):
@@ -72,8 +74,13 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     if isinstance(dataset, Dataset):
         cubes = [_checked(img.clean, ds_name, img.id) for img in dataset]
         weights = [1.0] * len(cubes)
+        cfg["data_bands"] = sorted({c.shape[2] for c in cubes})
     else:
-        cubes, weights = _training_cubes(ds_name, bands)
+        cubes, weights, cfg["data_bands"] = _training_cubes(ds_name, bands, data_root=data_root)
+    if data_bands is not None and cfg["data_bands"] != [int(data_bands)]:
+        raise DataError(f"{ds_name}: training images have {', '.join(map(str, cfg['data_bands']))} bands, not the "
+                        f"{data_bands} given with --bands")
+    cfg["data_root"] = data_root
     sampler = PatchSampler(cubes, noises, patch=patch, weights=weights)
     if sampler.bands != bands:
         raise DataError(f"{ds_name}: training images have {sampler.bands} bands, {method} is built for "
@@ -150,7 +157,8 @@ def _dataset_names(spec: str) -> list[str]:
     return names
 
 
-def _training_cubes(spec: str, bands: int) -> tuple[list[np.ndarray], list[float]]:
+def _training_cubes(spec: str, bands: int, *, data_root: str | None = None
+                    ) -> tuple[list[np.ndarray], list[float], list[int]]:
     """Training cubes of every dataset in the comma list ``spec``, cut into ``bands``-band groups.
 
     Each dataset gets the same total sampling weight (patches come from each as often, whatever its
@@ -158,15 +166,18 @@ def _training_cubes(spec: str, bands: int) -> tuple[list[np.ndarray], list[float
     """
     cubes: list[np.ndarray] = []
     weights: list[float] = []
+    found: set[int] = set()
     for name in _dataset_names(spec):
-        own = [g for img in datasets.load(name, split="train")
-               for g in band_groups(_checked(img.clean, name, img.id), bands)]
+        images = [_checked(img.clean, name, img.id) for img in datasets.load(name, split="train",
+                                                                              data_root=data_root)]
+        found.update(c.shape[2] for c in images)
+        own = [g for c in images for g in band_groups(c, bands)]
         if not own:
             raise DataError(f"{name}: no training image has the {bands} bands the network needs")
         area = float(sum(c.shape[0] * c.shape[1] for c in own))
         cubes += own
         weights += [1.0 / area] * len(own)
-    return cubes, weights
+    return cubes, weights, sorted(found)
 
 
 def _checked(cube: np.ndarray | None, dataset: str, image_id: str) -> np.ndarray:
@@ -186,7 +197,8 @@ def _validation_set(registered: str | None, dataset: str, noises: list, cfg: dic
     sources: list[tuple[str, list[HSImage]]] = []
     for name in _dataset_names(registered) if registered is not None else []:
         try:
-            sources.append((name, list(datasets.load(name, split="val"))[:cfg["val_images"]]))
+            val_split = datasets.load(name, split="val", data_root=cfg.get("data_root"))
+            sources.append((name, list(val_split)[:cfg["val_images"]]))
         except UsageError:
             continue
     if not any(images for _, images in sources):
@@ -289,7 +301,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "val_noise": cfg["val_noise"], "epochs": epochs_done,
             "budget": _budget(cfg, best, log, dev),
             "best_epoch": best["epoch"], "best_val_psnr": round(float(best["psnr"]), 4), "seed": cfg["seed"],
-            "parameters": n_params, "init": cfg["init"],
+            "parameters": n_params, "init": cfg["init"], "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
                                               "val_images", "val_crop")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -12,8 +12,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.errors import DataError
-from bench.tiling import band_split_apply
 from methods import register
 from methods.decsc.deq import DEQ
 from methods.decsc.network import DECSCLayer
@@ -38,9 +36,9 @@ class DECSC(TrainableMethod):
     """Deep equilibrium convolutional sparse coding (GIC + LSU codes, Swin and detail-enhancement priors).
 
     The forward pass solves z* = f(z*, y) with Anderson acceleration (or plain iteration), the backward
-    pass uses the phantom gradient (L damped unrolled steps) or exact implicit differentiation. A cube
-    whose band count differs from the trained one is processed in overlapping band groups and blended
-    (the paper's band-splitting).
+    pass uses the phantom gradient (L damped unrolled steps) or exact implicit differentiation. Cubes with
+    more bands than trained are band-split by the base class; `combine_group_infos` merges the groups'
+    solver reports.
     """
 
     family = "hybrid"
@@ -49,7 +47,7 @@ class DECSC(TrainableMethod):
     description = "deep equilibrium convolutional sparse coding (Anderson forward, phantom-gradient backward)"
     reference = "Deep Equilibrium Convolutional Sparse Coding for Hyperspectral Image Denoising (DECSC)"
     defaults: ClassVar[dict[str, Any]] = {
-        **TrainableMethod.defaults, "clamp": False, "batch": 1, "band_overlap": 8,
+        **TrainableMethod.defaults, "clamp": False, "batch": 1,
         "gic_atoms": 192, "gic_kernel": 9, "lsu_atoms": 96, "lsu_kernel": [3, 9],
         "swin_blocks": 4, "swin_heads": 6, "window": 4, "mlp_ratio": 4.0,
         "swin": True, "dconv": True, "attention": True, "dict_norm": None, "shrink": 0.0,
@@ -62,7 +60,7 @@ class DECSC(TrainableMethod):
                                                 "milestones": (60, 120), "gamma": 0.5, "val_images": 1,
                                                 "val_crop": 64}
     inference_params: ClassVar[frozenset[str]] = TrainableMethod.inference_params | frozenset({
-        "band_overlap", "solver", "gradient", "max_iter", "train_max_iter", "tol", "memory", "beta", "lam",
+        "solver", "gradient", "max_iter", "train_max_iter", "tol", "memory", "beta", "lam",
         "phantom_steps", "tau", "fail_bound", "warm_start", "post_plain", "jac_weight", "jac_freq",
         "step_control"})
 
@@ -107,25 +105,13 @@ class DECSC(TrainableMethod):
             out["jac"] = float(jac.detach())
         return out
 
-    def apply_network(self, net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Band-splitting: overlapping groups of the trained band count, blended along bands.
-
-        A cube with exactly the trained band count is one group, i.e. a plain whole-cube pass.
-        """
-        bands = int(self.params["bands"])
-        if x.shape[1] < bands:
-            raise DataError(f"{self.name}: input has {x.shape[1]} bands, fewer than the {bands} it was "
-                            f"trained for (band-splitting needs at least {bands})")
-        overlap = min(int(self.params["band_overlap"]), bands - 1)
-        infos: list[dict[str, Any]] = []
-
-        def run(part: torch.Tensor) -> torch.Tensor:
-            out = net(part)
-            infos.append(dict(net.last_info))
-            return out
-
-        out = band_split_apply(run, x, group=bands, overlap=overlap)
-        net.last_info = {**_worst(infos), "band_split": len(infos) > 1, "band_groups": len(infos)}
+    def combine_group_infos(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
+        """Band groups' solver reports: total f-evaluations, the worst residual, all-converged flag."""
+        worst = max(infos, key=lambda i: i["relative_residual"])
+        out = {**worst, "iterations": int(sum(i["iterations"] for i in infos)),
+               "converged": all(i["converged"] for i in infos)}
+        if all("f_evals" in i for i in infos):
+            out["f_evals"] = int(sum(i["f_evals"] for i in infos))
         return out
 
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:
@@ -148,9 +134,3 @@ class DECSC(TrainableMethod):
             self.last_info["psnr_trace"] = trace
         return out
 
-
-def _worst(infos: list[dict[str, Any]]) -> dict[str, Any]:
-    """Combine per-group solver reports: total f-evaluations, the worst residual, all-converged flag."""
-    worst = max(infos, key=lambda i: i["relative_residual"])
-    return {**worst, "iterations": int(sum(i["iterations"] for i in infos)),
-            "converged": all(i["converged"] for i in infos)}

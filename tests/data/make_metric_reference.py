@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.restoration import estimate_sigma
 
 OUT = Path(__file__).with_name("metric_reference.csv")
-CASES = ("smooth-noisy", "smooth-light", "offset", "orthogonal", "scaled", "identical")
+CASES = ("smooth-noisy", "smooth-light", "offset", "orthogonal", "scaled", "identical", "alternating-stripes")
 
 
 def _smooth(shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -49,6 +50,9 @@ def build_case(name: str) -> tuple[np.ndarray, np.ndarray]:
     elif name == "identical":
         clean = _smooth((20, 20, 4), 15)
         est = clean.copy()
+    elif name == "alternating-stripes":
+        clean = np.full((12, 40, 3), 0.5)
+        est = clean + 0.05 * (-1.0) ** np.arange(40)[None, :, None]
     else:
         raise KeyError(name)
     return np.asarray(clean, np.float32), np.asarray(est, np.float32)
@@ -86,6 +90,14 @@ def _global_ssim(clean: np.ndarray, est: np.ndarray) -> float:
     return float(np.mean(vals))
 
 
+def _direct_stripe(est: np.ndarray) -> float:
+    vals = []
+    for b in range(est.shape[2]):
+        cols = [float(np.mean(est[:, j, b].astype(np.float64))) for j in range(est.shape[1])]
+        vals.append(math.sqrt(sum((q - p) ** 2 for p, q in zip(cols, cols[1:])) / (len(cols) - 1) / 2))
+    return float(np.mean(vals))
+
+
 def reference_rows() -> list[tuple[str, str, float, float, str]]:
     """(case, metric, value, tolerance, source) rows."""
     rows: list[tuple[str, str, float, float, str]] = []
@@ -102,6 +114,9 @@ def reference_rows() -> list[tuple[str, str, float, float, str]]:
             (case, "sam@deg", math.degrees(_direct_sam(clean, est)), 1e-7, "direct"),
             (case, "ergas", _direct_ergas(clean, est, 2), 1e-7, "direct"),
             (case, "ergas@t3sc", _direct_ergas(clean, est, 1), 1e-7, "direct"),
+            (case, "nr_sigma", float(np.mean(estimate_sigma(est.astype(np.float64), channel_axis=-1))), 2e-6,
+             "skimage"),
+            (case, "nr_stripe", _direct_stripe(est), 1e-9, "direct"),
         ]
     mean_c = float(np.mean(np.linspace(0.2, 0.8, 7)))
     rows += [
@@ -118,6 +133,9 @@ def reference_rows() -> list[tuple[str, str, float, float, str]]:
         ("identical", "ssim@matlab3d", 1.0, 1e-9, "closed form: identical cubes"),
         ("identical", "sam", 0.0, 1e-6, "closed form: identical cubes"),
         ("identical", "ergas", 0.0, 1e-12, "closed form: identical cubes"),
+        ("alternating-stripes", "nr_stripe", 0.05 * math.sqrt(2), 1e-7,
+         "closed form: column steps of 0.1 give sqrt(0.1^2 / 2)"),
+        ("alternating-stripes", "nr_sigma", 0.0, 1e-9, "closed form: column offsets have no diagonal detail"),
     ]
     return rows
 
