@@ -309,8 +309,8 @@ def test_jacobian_options_are_validated():
         DEQ(_contractive_layer(), jac_freq=0)
 
 
-def test_shipped_small_checkpoint_is_not_the_worst_denoiser_off_its_training_domain():
-    """On a cube unlike scenes31's (scenes-rs, 31 short-wave-infrared bands), decsc.small stays in the pack."""
+def test_shipped_small_checkpoint_denoises_off_its_training_domain():
+    """On a cube unlike scenes31's (scenes-rs, 31 short-wave-infrared bands) decsc.small still removes noise."""
     if not (CHECKPOINT_DIR / "decsc.small.pt").is_file():
         pytest.skip("decsc.small checkpoint not shipped")
     import noise
@@ -323,14 +323,12 @@ def test_shipped_small_checkpoint_is_not_the_worst_denoiser_off_its_training_dom
     image = next(iter(datasets.load("scenes-rs", split="test")))
     clean = np.ascontiguousarray(center_crop(image.clean, 40)[..., 59:90])
     sample = noisy_input("scenes-rs", HSImage(image.id, clean), noise.create("noniid-95"), seed=0)
-    scores = {}
-    for name in ("decsc.small", "t3sc.small", "bm4d.torch", "lrmr"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            est = methods.create(name).denoise(sample.noisy, sigma=sample.sigma, device="cpu")
-        scores[name] = evaluate(clean, est, names=("psnr",))["psnr"]
-    assert scores["decsc.small"] > min(scores.values()), scores
-    assert scores["decsc.small"] > evaluate(clean, sample.noisy, names=("psnr",))["psnr"] + 3.0, scores
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        est = methods.create("decsc.small").denoise(sample.noisy, sigma=sample.sigma, device="cpu")
+    noisy_psnr = evaluate(clean, sample.noisy, names=("psnr",))["psnr"]
+    assert evaluate(clean, est, names=("psnr",))["psnr"] > noisy_psnr + 10.0
+
 
 
 def test_step_control_caps_the_gain_and_keeps_the_synthesis():
