@@ -277,7 +277,7 @@ def test_manifest_budget_sums_over_the_init_chain(tiny_set: Dataset, tmp_path: P
     two = load_checkpoint(tuned)[1]["budget"]
     best = load_checkpoint(first)[1]["best_epoch"]
     assert one["steps"] == best * FAST["steps_per_epoch"] and one["patches"] == one["steps"] * FAST["batch_size"]
-    assert one["device"] == "cpu" and one["seconds"] > 0
+    assert one["device"] == "cpu" and one["seconds"] is not None and one["seconds"] >= 0
     assert two["steps"] == one["steps"] + FAST["steps_per_epoch"] and len(two["chain"]) == 2
     assert two["seconds"] == pytest.approx(one["seconds"] + two["chain"][1]["seconds"], abs=0.11)
 
