@@ -55,7 +55,9 @@ def test_report_renders_in_chromium(page_path: Path, tmp_path: Path) -> None:
         finally:
             browser.close()
     assert rows == [[n, m] for n in NOISES for m in ("psnr", "ssim", "sam")]
-    assert len(images) == 6 and all(done and width > 0 for done, width in images)
+    # 4 figures of the synthetic image (false colour, row means, per-band PSNR, convergence) and 3 of the
+    # real-noise one (false colour, row means, column means)
+    assert len(images) == 7 and all(done and width > 0 for done, width in images)
     assert len(ranked) == len(rows) and all(int(w) >= 700 for w in ranked)
     assert failed == 2
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
