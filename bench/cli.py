@@ -6,6 +6,8 @@ Usage errors exit 2, failures exit 1, both with a one-line message on stderr; ``
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -214,11 +216,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("bench: interrupted", file=sys.stderr)
         return int(getattr(exc, "exit_code", 130))
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception as exc:  # noqa: BLE001 - one line unless --debug
         if debug:
             raise
         print(f"bench: error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``bench list methods | head``): stop quietly with the shell's SIGPIPE
+    status, and point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

@@ -156,3 +156,15 @@ def test_list_methods_fits_the_width_and_tells_variants_apart(width: int) -> Non
     assert decsc["decsc.small"]["weights"] == "shipped" and decsc["decsc.noswin"]["weights"] == "none"
     assert decsc["decsc.noswin"]["variant"].startswith("decsc.small with swin=False")
     assert decsc["decsc"]["size"] == "4.04M"
+
+
+def test_closed_stdout_stops_quietly() -> None:
+    """``bench list methods | head`` must not print an error when the reader has gone away."""
+    child = ("import os, sys\n"
+             "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+             "from bench.cli import main\n"
+             "sys.exit(main(['list', 'methods']))\n")
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""
