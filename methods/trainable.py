@@ -183,8 +183,13 @@ class TrainableMethod(Method):
                                or file_sha256(path), "budget": manifest.get("budget")}
         return self._nets[key]
 
-    def check_manifest(self, manifest: dict[str, Any], path: Path) -> None:
-        """Refuse a checkpoint made for another method family, version, band count or architecture."""
+    def check_manifest(self, manifest: dict[str, Any], path: Path, *, arch_may_differ: bool = False) -> dict[str, Any]:
+        """Refuse a checkpoint made for another method family, version, band count or architecture.
+
+        Fine-tuning into a changed configuration (``arch_may_differ``, e.g. another shrinkage) lets the
+        architecture differ and returns the differences as {key: [checkpoint's, configured]}; whether the
+        weights still fit is then up to ``load_state_dict``.
+        """
         mine = self.manifest_base()
         what = f"checkpoint {path.name}"
         fam = manifest.get("family", str(manifest.get("method", "")).partition(".")[0])
@@ -198,10 +203,11 @@ class TrainableMethod(Method):
             raise DataError(f"{what} is for {manifest.get('bands')} bands, {self.name} is configured for "
                             f"{mine['bands']} bands")
         theirs = manifest.get("arch", {})
-        diff = [f"{k}={theirs.get(k)!r} vs {v!r}" for k, v in mine["arch"].items() if theirs.get(k) != v]
-        if diff:
+        changed = {k: [theirs.get(k), v] for k, v in mine["arch"].items() if theirs.get(k) != v}
+        if changed and not arch_may_differ:
             raise DataError(f"{what} architecture differs from {self.name} (checkpoint vs configured): "
-                            + ", ".join(diff))
+                            + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in changed.items()))
+        return changed
 
     # -- inference ---------------------------------------------------------------------------------------
     def _denoise(self, noisy: np.ndarray, *, sigma: np.ndarray | None, device: Any) -> np.ndarray:

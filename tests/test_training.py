@@ -167,6 +167,21 @@ def test_init_fine_tunes_from_checkpoint(tiny_set: Dataset, tmp_path: Path) -> N
     assert log["best_val_psnr"] > before - 1.0
 
 
+def test_init_into_a_changed_configuration(tiny_set: Dataset, tmp_path: Path) -> None:
+    """Fine-tuning may change a setting that leaves the weights' shapes alone (recorded in the manifest);
+    one that changes a shape is a one-line error naming the checkpoint."""
+    tiny = {"bands": BANDS, "gic_atoms": 4, "gic_kernel": 3, "lsu_atoms": 2, "lsu_kernel": [3, 3], "swin_blocks": 1,
+            "swin_heads": 1, "train_max_iter": 2, "max_iter": 3, "jac_weight": 0.0, "fail_bound": 1e9, "tile": 16}
+    fast = {**FAST, "epochs": 1, "steps_per_epoch": 1}
+    first = train("decsc.small", dataset=tiny_set, out=tmp_path / "a", **{**fast, "params": tiny})
+    tuned = train("decsc.small", dataset=tiny_set, out=tmp_path / "b", init=str(first),
+                  **{**fast, "params": {**tiny, "shrink": 0.3}})
+    assert json.loads(tuned.with_suffix(".json").read_text())["init_changes"] == {"shrink": [0.1, 0.3]}
+    with pytest.raises(DataError, match=rf"--init {first.name}: weights do not fit decsc.small .*gic_atoms"):
+        train("decsc.small", dataset=tiny_set, out=tmp_path / "c", init=str(first),
+              **{**fast, "params": {**tiny, "gic_atoms": 6}})
+
+
 @pytest.mark.parametrize("name", [n for n in methods.registry.names() if methods.registry.get(n).meta["trainable"]])
 def test_default_checkpoint_is_shipped_or_clearly_missing(name: str) -> None:
     """Every trainable method either ships a checkpoint whose manifest fits it, or says how to train one."""

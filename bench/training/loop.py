@@ -221,8 +221,13 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
     if init:
         src = model.checkpoint_path() if init == "default" else resolve_checkpoint(init, what="--init: checkpoint")
         weights, manifest = load_checkpoint(src)
-        model.check_manifest(manifest, src)
-        net.load_state_dict(weights)
+        cfg["init_changes"] = model.check_manifest(manifest, src, arch_may_differ=True) or None
+        try:
+            net.load_state_dict(weights)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise DataError(f"--init {src.name}: weights do not fit {model.name} as configured "
+                            f"(changed: {', '.join(cfg['init_changes'] or {}) or 'nothing'}): {first}") from None
         cfg["init_budget"] = _recorded_budget(manifest)
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
@@ -301,7 +306,8 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "val_noise": cfg["val_noise"], "epochs": epochs_done,
             "budget": _budget(cfg, best, log, dev),
             "best_epoch": best["epoch"], "best_val_psnr": round(float(best["psnr"]), 4), "seed": cfg["seed"],
-            "parameters": n_params, "init": cfg["init"], "data_bands": cfg.get("data_bands"),
+            "parameters": n_params, "init": cfg["init"], "init_changes": cfg.get("init_changes"),
+            "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
                                               "val_images", "val_crop")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
