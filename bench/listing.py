@@ -61,10 +61,13 @@ def _method_rows() -> tuple[list[str], list[list[str]]]:
 
 
 def _variant(entry: Any, entries: list[Any]) -> str:
-    """The preset of ``entry`` as "<sibling> with k=v" when it extends a sibling's preset, else its own settings."""
+    """The preset of ``entry`` as "<sibling> with k=v" when it extends the preset of a sibling of the same class
+    (another class, such as ``decsc.mamba`` next to ``decsc``, is another network, not a preset), else its own
+    settings."""
     family = entry.name.split(".")[0]
     mine = entry.defaults
-    bases = [e for e in entries if e is not entry and e.name.split(".")[0] == family and len(e.defaults) < len(mine)
+    bases = [e for e in entries if e is not entry and e.name.split(".")[0] == family and e.obj is entry.obj
+             and len(e.defaults) < len(mine)
              and all(k in mine and mine[k] == v for k, v in e.defaults.items())]
     if bases:
         base = max(bases, key=lambda e: len(e.defaults))

@@ -155,6 +155,7 @@ def test_list_methods_fits_the_width_and_tells_variants_apart(width: int) -> Non
     assert len(decsc) >= 5 and len({(r["variant"], r["size"]) for r in decsc.values()}) == len(decsc), "variants read the same"
     assert decsc["decsc.small"]["weights"] == "shipped" and decsc["decsc.noswin"]["weights"] == "none"
     assert decsc["decsc.noswin"]["variant"].startswith("decsc.small with swin=False")
+    assert not any(r["variant"].startswith("decsc.mamba ") for n, r in decsc.items() if "mamba" not in n)
     assert decsc["decsc"]["size"] == "4.04M"
 
 
