@@ -4,6 +4,11 @@ A network applied to overlapping tiles keeps peak memory bounded whatever the im
 the tiles with a raised-cosine window (tapered only on sides that face another tile, with a small floor)
 removes seams while leaving image borders at full weight. The same idea along the band axis lets a
 network trained for ``group`` bands process a cube with more bands ("band-splitting").
+
+Two ways to fit a grid onto a length that is not a multiple of the step (``edge``): ``"shift"`` (default)
+moves the last tile back so it ends at the border, ``"pad"`` keeps the regular grid from the origin and
+extends the input by repeating its last row, column or band (as DECSC's released evaluation does), cropping
+the result back.
 """
 
 from __future__ import annotations
@@ -20,21 +25,32 @@ from bench.errors import DataError, UsageError
 ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 _FLOOR = 1e-3
+EDGES = ("shift", "pad")
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size ``tile`` covering ``length`` (>= tile) with at least ``overlap`` overlap.
+def tile_starts(length: int, tile: int, overlap: int, *, edge: str = "shift") -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap`` overlap.
 
-    Tiles step by ``tile - overlap``; the last one is shifted back to end exactly at ``length``, so no
-    padding is needed when ``length`` is not a multiple of the step.
+    Tiles step by ``tile - overlap``. With ``edge="shift"`` the last one is shifted back to end exactly at
+    ``length`` (>= tile), so no padding is needed; with ``edge="pad"`` the grid stays regular and its last
+    tile may run past ``length`` (see `padded_length`).
     """
     _check_tile(tile, overlap)
+    _check_edge(edge)
+    step = tile - overlap
+    if edge == "pad":
+        return list(range(0, max(length - tile, 0) + step, step)) if length > tile else [0]
     if length <= tile:
         return [0]
-    step = tile - overlap
     starts = list(range(0, length - tile, step))
     starts.append(length - tile)
     return starts
+
+
+def padded_length(length: int, tile: int, overlap: int, *, edge: str = "shift") -> int:
+    """The length the input is extended to before tiling: at least ``tile``, and for ``edge="pad"`` the end
+    of the regular grid's last tile."""
+    return max(tile_starts(length, tile, overlap, edge=edge)[-1] + tile, length)
 
 
 def ramp_weights(size: int, overlap: int, *, taper_start: bool, taper_end: bool) -> np.ndarray:
@@ -54,7 +70,7 @@ def ramp_weights(size: int, overlap: int, *, taper_start: bool, taper_end: bool)
 
 
 def tiled_apply(fn: Callable[[ArrayT], ArrayT], x: ArrayT, *, tile: int, overlap: int,
-                batch: int = 1) -> ArrayT:
+                batch: int = 1, edge: str = "shift") -> ArrayT:
     """Apply ``fn`` to overlapping ``tile`` x ``tile`` spatial tiles of ``x`` and blend the results.
 
     Parameters
@@ -67,10 +83,13 @@ def tiled_apply(fn: Callable[[ArrayT], ArrayT], x: ArrayT, *, tile: int, overlap
     tile, overlap
         Tile side and the minimum overlap between neighbouring tiles (``0 <= overlap < tile``).
         Images smaller than a tile are reflect-padded up to it and cropped back.
+    edge
+        ``"shift"`` or ``"pad"`` (module docstring); with ``"pad"`` the input is edge-padded instead.
     batch
         Tiles per call of ``fn`` (tensor input only); raises throughput on a GPU at bounded memory.
     """
     _check_tile(tile, overlap)
+    _check_edge(edge)
     if batch < 1:
         raise UsageError(f"tiled_apply: batch must be >= 1, got {batch}")
     if isinstance(x, np.ndarray):
@@ -83,19 +102,22 @@ def tiled_apply(fn: Callable[[ArrayT], ArrayT], x: ArrayT, *, tile: int, overlap
                     for tt in tiles.split(1)]
             return torch.cat(outs)
 
-        out = _tiled_tensor(tfn, t, tile=tile, overlap=overlap, batch=1)
+        out = _tiled_tensor(tfn, t, tile=tile, overlap=overlap, batch=1, edge=edge)
         return out[0].permute(1, 2, 0).numpy().astype(x.dtype, copy=False)
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise DataError(f"tiled_apply: expected a tensor (N, B, H, W) or an H x W x B array, got "
                         f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
-    return _tiled_tensor(fn, x, tile=tile, overlap=overlap, batch=batch)
+    return _tiled_tensor(fn, x, tile=tile, overlap=overlap, batch=batch, edge=edge)
 
 
 def _tiled_tensor(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, tile: int, overlap: int,
-                  batch: int) -> torch.Tensor:
+                  batch: int, edge: str) -> torch.Tensor:
     n, _, h, w = x.shape
-    xp = reflect_pad(x, max(tile, h), max(tile, w))
-    hp, wp = xp.shape[-2:]
+    hp, wp = padded_length(h, tile, overlap, edge=edge), padded_length(w, tile, overlap, edge=edge)
+    if edge == "pad":
+        xp = F.pad(x, (0, wp - w, 0, hp - h), mode="replicate") if (hp, wp) != (h, w) else x
+    else:
+        xp = reflect_pad(x, hp, wp)
     ys, xs = tile_starts(hp, tile, overlap), tile_starts(wp, tile, overlap)
     boxes = [(y0, x0) for y0 in ys for x0 in xs]
     acc: torch.Tensor | None = None
@@ -134,17 +156,18 @@ def reflect_pad(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return x
 
 
-def band_groups(bands_total: int, group: int, overlap: int) -> list[slice]:
+def band_groups(bands_total: int, group: int, overlap: int, *, edge: str = "shift") -> list[slice]:
     """Overlapping windows of ``group`` consecutive bands covering ``0 .. bands_total - 1``.
 
-    Consecutive groups overlap by at least ``overlap`` bands; the last group ends at the last band.
+    Consecutive groups overlap by at least ``overlap`` bands; the last group ends at the last band
+    (``edge="shift"``) or runs past it into repeated copies of it (``edge="pad"``).
     """
     if group < 1 or not 0 <= overlap < group:
         raise UsageError(f"band_groups: need group >= 1 and 0 <= overlap < group, got group={group}, "
                          f"overlap={overlap}")
     if bands_total < group:
         raise DataError(f"band_groups: cannot split {bands_total} band(s) into groups of {group}")
-    return [slice(s, s + group) for s in tile_starts(bands_total, group, overlap)]
+    return [slice(s, s + group) for s in tile_starts(bands_total, group, overlap, edge=edge)]
 
 
 def blend_bands(parts: Sequence[ArrayT], groups: Sequence[slice], bands_total: int, *, overlap: int,
@@ -181,16 +204,30 @@ def blend_bands(parts: Sequence[ArrayT], groups: Sequence[slice], bands_total: i
     return (acc / torch.from_numpy(norm.reshape(view)).to(first.device)).to(first.dtype)
 
 
-def band_split_apply(fn: Callable[[ArrayT], ArrayT], x: ArrayT, *, group: int, overlap: int) -> ArrayT:
+def band_split_apply(fn: Callable[[ArrayT], ArrayT], x: ArrayT, *, group: int, overlap: int,
+                     edge: str = "shift") -> ArrayT:
     """Apply a ``group``-band function to overlapping band groups of ``x`` and blend along bands.
 
-    ``x`` is a tensor ``(N, B, H, W)`` (bands on axis 1) or an ``H x W x B`` array (bands last).
+    ``x`` is a tensor ``(N, B, H, W)`` (bands on axis 1) or an ``H x W x B`` array (bands last). With
+    ``edge="pad"`` the last band is repeated up to the regular grid's end and the result cropped back.
     """
     axis = -1 if isinstance(x, np.ndarray) else 1
     total = x.shape[axis]
-    groups = band_groups(total, group, overlap)
+    groups = band_groups(total, group, overlap, edge=edge)
+    padded = groups[-1].stop
+    if padded > total:
+        if axis == -1:
+            x = np.concatenate([x, np.repeat(x[..., -1:], padded - total, axis=-1)], axis=-1)
+        else:
+            x = torch.cat([x, x[:, -1:].expand(-1, padded - total, *x.shape[2:])], dim=1)
     parts = [fn(x[..., sl] if axis == -1 else x[:, sl]) for sl in groups]
-    return blend_bands(parts, groups, total, overlap=overlap, axis=axis)
+    out = blend_bands(parts, groups, padded, overlap=overlap, axis=axis)
+    return out[..., :total] if axis == -1 else out[:, :total]
+
+
+def _check_edge(edge: str) -> None:
+    if edge not in EDGES:
+        raise UsageError(f"tiling: edge must be one of {', '.join(EDGES)}, got {edge!r}")
 
 
 def _check_tile(tile: int, overlap: int) -> None:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import DataError, UsageError
-from bench.tiling import band_groups, band_split_apply, tiled_apply
+from bench.tiling import EDGES, band_groups, band_split_apply, tiled_apply
 from methods.base import Method
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -30,7 +30,9 @@ class TrainableMethod(Method):
     """Base class of methods whose weights come from `bench train`.
 
     Subclasses implement `build_network` and set ``defaults`` including ``checkpoint`` (None: the shipped
-    default), ``tile``, ``overlap``, ``bands`` (band count the network is built for) and ``band_overlap``.
+    default), ``tile``, ``overlap``, ``bands`` (band count the network is built for), ``band_overlap`` and
+    ``edge`` ("shift": the last tile or band group is moved back to the border; "pad": a regular grid over
+    an edge-padded input, the released DECSC evaluation's way, see `bench.tiling`).
     A cube with more bands than ``bands`` is band-split: cut into overlapping groups of ``bands`` consecutive
     bands (at least ``band_overlap`` shared between neighbours), each denoised by the network and blended with
     raised-cosine weights along the band axis, as DECSC does on real data (DECSC paper, Sec. IV-A); a cube
@@ -45,9 +47,9 @@ class TrainableMethod(Method):
     trainable: ClassVar[bool] = True
     torch_forward: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31,
-                                          "band_overlap": 8}
+                                          "band_overlap": 8, "edge": "shift"}
     inference_params: ClassVar[frozenset[str]] = frozenset(
-        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap"})
+        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap", "edge"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
@@ -80,7 +82,8 @@ class TrainableMethod(Method):
                 infos.append(dict(info))
             return out
 
-        out = band_split_apply(run, x, group=int(self.params["bands"]), overlap=self._band_overlap())
+        out = band_split_apply(run, x, group=int(self.params["bands"]), overlap=self._band_overlap(),
+                               edge=self._edge())
         if infos:
             net.last_info = self.combine_group_infos(infos)
         return out
@@ -91,11 +94,18 @@ class TrainableMethod(Method):
         if total < bands:
             raise DataError(f"{self.name}: input has {total} bands, fewer than the {bands} it was trained for "
                             f"(band-splitting needs at least {bands})")
-        return band_groups(total, bands, self._band_overlap())
+        return band_groups(total, bands, self._band_overlap(), edge=self._edge())
 
     def combine_group_infos(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
         """Hook: merge the per-band-group reports of one network call (default: the last group's)."""
         return dict(infos[-1])
+
+    def _edge(self) -> str:
+        """How tiles and band groups meet the border: "shift" (ours) or "pad" (edge padding)."""
+        edge = str(self.params.get("edge") or "shift")
+        if edge not in EDGES:
+            raise UsageError(f"{self.name}: edge must be one of {', '.join(EDGES)}, got {edge!r}")
+        return edge
 
     def _band_overlap(self) -> int:
         overlap = int(self.params.get("band_overlap", 8))
@@ -235,7 +245,7 @@ class TrainableMethod(Method):
             for rot, flip in views:
                 xv = _view(x, rot, flip)
                 yv = tiled_apply(run, xv, tile=int(self.params["tile"]), overlap=int(self.params["overlap"]),
-                                 batch=int(self.params.get("batch", 1)))
+                                 batch=int(self.params.get("batch", 1)), edge=self._edge())
                 out += _unview(yv, rot, flip)
             out /= len(views)
         out = out[..., margin:margin + h, margin:margin + w] if margin > 0 else out

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import methods
-from bench.errors import DataError
+from bench.errors import DataError, UsageError
 from methods.trainable import TrainableMethod, save_checkpoint
 
 TRAINABLE = [n for n in methods.registry.names() if methods.registry.get(n).obj.trainable]
@@ -101,3 +101,16 @@ def test_decsc_groups_combine_solver_reports(tmp_path: Path) -> None:
     infos = [{"relative_residual": 0.2, "iterations": 3, "converged": True},
              {"relative_residual": 0.5, "iterations": 4, "converged": False}]
     assert m.combine_group_infos(infos) == {"relative_residual": 0.5, "iterations": 7, "converged": False}
+
+
+@pytest.mark.parametrize("name", ["t3sc.small", "decsc.mamba.small"])
+def test_released_evaluation_protocol(name: str, tmp_path: Path) -> None:
+    """tile=16, overlap=0, band_overlap=0, edge=pad: regular non-overlapping tiles and band groups over an
+    edge-padded cube; 20 x 20 x 12 at 8 bands is 2 x 2 tiles of each of 2 groups, cropped back."""
+    m = _fresh(name, tmp_path, overlap=0, band_overlap=0, edge="pad")
+    cube = np.random.default_rng(2).random((20, 20, 12)).astype(np.float32)
+    out = m.denoise(cube, device="cpu")
+    assert out.shape == cube.shape and np.isfinite(out).all()
+    assert m.last_info["band_groups"] == 2 and m.last_info["tile_calls"] == 4
+    with pytest.raises(UsageError, match="edge must be one of shift, pad"):
+        methods.create(name, **{**m.params, "edge": "mirror"}).denoise(cube, device="cpu")

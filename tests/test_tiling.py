@@ -132,3 +132,42 @@ def test_blend_bands_weights_overlap_smoothly() -> None:
     out = blend_bands(parts, groups, 10, overlap=2, axis=1).flatten()
     assert out[0] == 0 and out[-1] == 1
     assert bool((out[1:] >= out[:-1]).all())
+
+
+def test_edge_pad_keeps_a_regular_grid_over_an_edge_padded_input() -> None:
+    """edge="pad": tiles start at multiples of the step and the input is extended by its last row/column
+    (as read_HSI-style evaluation does), so with overlap 0 every pixel is denoised exactly once."""
+    assert tile_starts(200, 128, 0, edge="pad") == [0, 128]
+    assert tile_starts(256, 128, 16, edge="pad") == [0, 112, 224]
+    assert tile_starts(100, 128, 0, edge="pad") == [0]
+    x = torch.arange(2 * 3 * 40 * 50, dtype=torch.float64).reshape(2, 3, 40, 50)
+    seen: list[torch.Tensor] = []
+
+    def record(tiles: torch.Tensor) -> torch.Tensor:
+        seen.append(tiles.clone())
+        return tiles * 2
+
+    out = tiled_apply(record, x, tile=32, overlap=0, edge="pad")
+    torch.testing.assert_close(out, 2 * x)
+    assert [t.shape[-2:] for t in seen] == [torch.Size([32, 32])] * 4
+    last = seen[-1]  # rows 32..63 and columns 32..63 of the padded input
+    torch.testing.assert_close(last[..., 8:, :], last[..., 7:8, :].expand_as(last[..., 8:, :]))
+    torch.testing.assert_close(last[..., :, 18:], last[..., :, 17:18].expand_as(last[..., :, 18:]))
+
+
+def test_edge_pad_band_groups_repeat_the_last_band() -> None:
+    groups = band_groups(40, 31, 0, edge="pad")
+    assert groups == [slice(0, 31), slice(31, 62)]
+    x = np.random.default_rng(0).random((4, 4, 40))
+    parts: list[np.ndarray] = []
+
+    def centred(g: np.ndarray) -> np.ndarray:
+        parts.append(g)
+        return g - g.mean(axis=-1, keepdims=True)
+
+    out = band_split_apply(centred, x, group=31, overlap=0, edge="pad")
+    assert out.shape == x.shape and len(parts) == 2
+    np.testing.assert_array_equal(parts[1][..., 9:], np.repeat(x[..., -1:], 22, axis=-1))
+    np.testing.assert_allclose(out[..., 31:], parts[1][..., :9] - parts[1].mean(axis=-1, keepdims=True))
+    with pytest.raises(UsageError, match="edge must be one of"):
+        band_split_apply(centred, x, group=31, overlap=0, edge="reflect")
