@@ -1,4 +1,5 @@
-"""Classical baselines (bm4d, bm4d.torch, lrmr*, e3dtv, hyres, hyminor, fasthyde) and the shared sigma estimator."""
+"""Classical baselines (bm4d, bm4d.torch, lrmr*, e3dtv, hyres, hyminor, fasthyde, 3dlogtnn, mtsnmf) and the shared
+sigma estimator."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from bench.registry import parse_value
 from methods.lrmr import block_starts, ssgodec
 
 _MODULES = {"methods.bm4d_ref", "methods.bm4d_torch", "methods.lrmr", "methods.e3dtv", "methods.hyres",
-            "methods.fasthyde", "methods.ngmeet", "methods.llrt"}
+            "methods.fasthyde", "methods.ngmeet", "methods.llrt", "methods.logtnn", "methods.mtsnmf"}
 #: Methods that need a package of the optional ``reference`` extra (CI installs it).
 _NEEDS = {"bm4d": "bm4d", "fasthyde": "bm3d"}
-_SLOW = {"llrt"}
+_SLOW = {"llrt", "mtsnmf"}
 #: Non-local methods cost tens of seconds a cube with the authors' settings: their own fast tests are in
 #: test_subspace_methods.py, their agreement with the originals is checked below.
 _NONLOCAL = {"ngmeet", "llrt"}
@@ -226,8 +227,8 @@ def _reference_rows() -> list[dict[str, str]]:
 
 
 def _reference_params() -> list[Any]:
-    """One case per reference row; LLRT takes about 85 s a cube here, so only its first cube runs unless
-    HSIBENCH_SLOW=1 (then all rows run)."""
+    """One case per reference row; LLRT takes about 85 s a cube here and MTSNMF 25-80 s, so only their first
+    cube runs unless HSIBENCH_SLOW=1 (then all rows run)."""
     out, seen = [], set()
     for row in _reference_rows():
         slow = row["method"] in _SLOW and row["method"] in seen and os.environ.get("HSIBENCH_SLOW") != "1"
