@@ -171,7 +171,8 @@ def test_init_into_a_changed_configuration(tiny_set: Dataset, tmp_path: Path) ->
     """Fine-tuning may change a setting that leaves the weights' shapes alone (recorded in the manifest);
     one that changes a shape is a one-line error naming the checkpoint."""
     tiny = {"bands": BANDS, "gic_atoms": 4, "gic_kernel": 3, "lsu_atoms": 2, "lsu_kernel": [3, 3], "swin_blocks": 1,
-            "swin_heads": 1, "train_max_iter": 2, "max_iter": 3, "jac_weight": 0.0, "fail_bound": 1e9, "tile": 16}
+            "swin_heads": 1, "train_max_iter": 2, "max_iter": 3, "jac_weight": 0.0, "fail_bound": 1e9, "tile": 16,
+            "shrink": 0.1}
     fast = {**FAST, "epochs": 1, "steps_per_epoch": 1}
     first = train("decsc.small", dataset=tiny_set, out=tmp_path / "a", **{**fast, "params": tiny})
     tuned = train("decsc.small", dataset=tiny_set, out=tmp_path / "b", init=str(first),
