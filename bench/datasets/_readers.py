@@ -10,7 +10,7 @@ import logging
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -58,25 +58,7 @@ def _pick_key(keys: Sequence[str], wanted: str | Sequence[str] | None, shapes: d
 
 def read_mat(path: Path, key: str | Sequence[str] | None = None, *, what: str) -> np.ndarray:
     """A MATLAB array: v7.3 (HDF5, axes reversed back to MATLAB order) via h5py, older versions via scipy."""
-    import h5py
-
-    require(path, what)
-    try:
-        if h5py.is_hdf5(path):
-            with h5py.File(path, "r") as fh:
-                shapes = {k: fh[k].shape for k in fh.keys() if isinstance(fh[k], h5py.Dataset)}
-                name = _pick_key(list(shapes), key, shapes, what, path)
-                return np.asarray(fh[name][()]).T
-        from scipy.io import loadmat
-
-        data = loadmat(path)
-    except DataError:
-        raise
-    except Exception as exc:
-        raise _fail(what, path, exc) from None
-    arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
-    name = _pick_key(list(arrays), key, {k: v.shape for k, v in arrays.items()}, what, path)
-    return arrays[name]
+    return _read_mat(path, what, lambda names, shapes: {"x": _pick_key(names, key, shapes, what, path)})["x"]
 
 
 def read_mat_keys(path: Path, keys: Sequence[str], *, optional: Sequence[str] = (), what: str
@@ -84,6 +66,12 @@ def read_mat_keys(path: Path, keys: Sequence[str], *, optional: Sequence[str] = 
     """Several named arrays of one MATLAB file (v7.3 via h5py in MATLAB axis order, older via scipy), read in
     one opening; a missing required key is a `DataError` naming the keys present, a missing optional one is
     left out."""
+    return _read_mat(path, what, lambda names, shapes: _resolve_keys(names, keys, optional, shapes, what, path))
+
+
+def _read_mat(path: Path, what: str, choose: Callable[[list[str], Mapping[str, tuple[int, ...]]], dict[str, str]]
+              ) -> dict[str, np.ndarray]:
+    """Open a MATLAB file once and read the arrays ``choose(names, shapes)`` maps output names to."""
     import h5py
 
     require(path, what)
@@ -91,7 +79,7 @@ def read_mat_keys(path: Path, keys: Sequence[str], *, optional: Sequence[str] = 
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as fh:
                 shapes = {k: fh[k].shape for k in fh.keys() if isinstance(fh[k], h5py.Dataset)}
-                names = _resolve_keys(list(shapes), keys, optional, shapes, what, path)
+                names = choose(list(shapes), shapes)
                 return {k: np.asarray(fh[n][()]).T for k, n in names.items()}
         from scipy.io import loadmat
 
@@ -101,7 +89,7 @@ def read_mat_keys(path: Path, keys: Sequence[str], *, optional: Sequence[str] = 
     except Exception as exc:
         raise _fail(what, path, exc) from None
     arrays = {k: v for k, v in data.items() if not k.startswith("__") and isinstance(v, np.ndarray)}
-    names = _resolve_keys(list(arrays), keys, optional, {k: v.shape for k, v in arrays.items()}, what, path)
+    names = choose(list(arrays), {k: v.shape for k, v in arrays.items()})
     return {k: arrays[n] for k, n in names.items()}
 
 
