@@ -24,6 +24,10 @@ TINY = {"bands": BANDS, "codes0": 6, "steps0": 2, "codes1": 8, "steps1": 2, "til
 FAST = dict(noise="noniid-55", epochs=3, batch_size=2, patch=16, steps_per_epoch=2, val_crop=16, lr=1e-2,
             params=TINY, progress=False)
 
+_TINY_DECSC = {"bands": BANDS, "gic_atoms": 4, "gic_kernel": 3, "lsu_atoms": 2, "lsu_kernel": [3, 3],
+               "swin_blocks": 1, "swin_heads": 1, "train_max_iter": 2, "max_iter": 3, "jac_weight": 0.0,
+               "fail_bound": 1e9, "tile": 16}
+
 
 def _cube(seed: int, size: int = 28) -> np.ndarray:
     """A smooth, spectrally correlated cube in [0, 1]."""
@@ -170,9 +174,7 @@ def test_init_fine_tunes_from_checkpoint(tiny_set: Dataset, tmp_path: Path) -> N
 def test_init_into_a_changed_configuration(tiny_set: Dataset, tmp_path: Path) -> None:
     """Fine-tuning may change a setting that leaves the weights' shapes alone (recorded in the manifest);
     one that changes a shape is a one-line error naming the checkpoint."""
-    tiny = {"bands": BANDS, "gic_atoms": 4, "gic_kernel": 3, "lsu_atoms": 2, "lsu_kernel": [3, 3], "swin_blocks": 1,
-            "swin_heads": 1, "train_max_iter": 2, "max_iter": 3, "jac_weight": 0.0, "fail_bound": 1e9, "tile": 16,
-            "shrink": 0.1}
+    tiny = {**_TINY_DECSC, "shrink": 0.1}
     fast = {**FAST, "epochs": 1, "steps_per_epoch": 1}
     first = train("decsc.small", dataset=tiny_set, out=tmp_path / "a", **{**fast, "params": tiny})
     tuned = train("decsc.small", dataset=tiny_set, out=tmp_path / "b", init=str(first),
@@ -181,6 +183,34 @@ def test_init_into_a_changed_configuration(tiny_set: Dataset, tmp_path: Path) ->
     with pytest.raises(DataError, match=rf"--init {first.name}: weights do not fit decsc.small .*gic_atoms"):
         train("decsc.small", dataset=tiny_set, out=tmp_path / "c", init=str(first),
               **{**fast, "params": {**tiny, "gic_atoms": 6}})
+
+
+@pytest.mark.parametrize(("min_converged", "best_epoch"), [(None, 2), (0.8, 3)])
+def test_min_converged_selects_among_converging_epochs(tiny_set: Dataset, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        min_converged: float | None, best_epoch: int) -> None:
+    """With --min-converged the sharpest epoch whose validation solves did not converge is never shipped."""
+    scores = iter([(20.0, {"converged": 1.0}), (25.0, {"converged": 0.5}), (22.0, {"converged": 1.0})])
+    monkeypatch.setattr(loop_mod, "_validate", lambda *a, **k: next(scores))
+    path = train("decsc.small", dataset=tiny_set, out=tmp_path / "run", min_converged=min_converged,
+                 **{**FAST, "steps_per_epoch": 1, "params": _TINY_DECSC})
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert (manifest["best_epoch"], manifest["best_val_psnr"]) == (best_epoch, {2: 25.0, 3: 22.0}[best_epoch])
+    assert manifest["training"]["min_converged"] == min_converged
+
+
+def test_min_converged_without_a_converging_epoch_or_solver(tiny_set: Dataset, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop_mod, "_validate", lambda *a, **k: (20.0, {"converged": 0.0}))
+    with pytest.raises(DataError, match=r"no epoch's validation solves converged in 90% .*--min-converged"):
+        train("decsc.small", dataset=tiny_set, out=tmp_path / "a", min_converged=0.9,
+              **{**FAST, "epochs": 1, "steps_per_epoch": 1, "params": _TINY_DECSC})
+    with pytest.raises(UsageError, match=r"--min-converged: t3sc.small has no solver that reports convergence"):
+        train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", min_converged=0.9, **FAST)
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["decsc.small", "--min-converged", "1.5"])
 
 
 @pytest.mark.parametrize("name", [n for n in methods.registry.names() if methods.registry.get(n).meta["trainable"]])

@@ -37,6 +37,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-images", type=int, help="validation images (val split)")
     parser.add_argument("--val-crop", type=int, help="centre-crop side of validation images")
     parser.add_argument("--val-noise", help="noise spec(s) of the validation inputs (default: --noise)")
+    parser.add_argument("--min-converged", type=_fraction, metavar="F",
+                        help="best epoch only among those whose validation solves converged in at least this "
+                        "fraction (0-1) of cases, for equilibrium models")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="method parameter override (repeatable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (e.g. 1 on a shared machine)")
@@ -59,9 +62,19 @@ def run_train(args: argparse.Namespace) -> int:
                  val_images=args.val_images, val_crop=args.val_crop, val_noise=args.val_noise, milestones=milestones,
                  gamma=args.gamma,
                  params=_params(args.param), export=args.export, progress=not args.no_progress, data_bands=args.bands,
-                 data_root=args.data_root)
+                 data_root=args.data_root, min_converged=args.min_converged)
     print(path, file=sys.stdout)
     return 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
+    return value
 
 
 def _params(items: list[str]) -> dict[str, Any]:

@@ -45,7 +45,8 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
           lr: float | None = None, steps_per_epoch: int | None = None, val_images: int | None = None,
           val_crop: int | None = None, milestones: Sequence[int] | None = None, gamma: float | None = None,
           val_noise: str | None = None, params: dict[str, Any] | None = None, export: str | None = None,
-          progress: bool = True, data_bands: int | None = None, data_root: str | None = None) -> Path:
+          progress: bool = True, data_bands: int | None = None, data_root: str | None = None,
+          min_converged: float | None = None) -> Path:
     """Train the registered trainable ``method`` and return the path of its best-validation checkpoint.
 
     ``dataset`` is a registered name (its ``train`` split trains, its ``val`` split validates) or a `Dataset`
@@ -55,16 +56,20 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     boundary where another epoch would overrun the budget. ``export`` writes
     ``methods/checkpoints/<export>.pt`` (+ .json) and that path is returned instead. ``data_bands`` (``--bands``)
     is the band count the training data must have (e.g. Houston 2018's 46 when fine-tuning on the test domain);
-    ``data_root`` is where external datasets are read from.
+    ``data_root`` is where external datasets are read from. ``min_converged`` (a DEQ's ``--min-converged``)
+    keeps as best only epochs whose validation solves converged at least that often, so the shipped weights are
+    an equilibrium model and not merely the sharpest unrolled one.
     """
     model = methods.create(method, **(params or {}))
     if not isinstance(model, TrainableMethod):
         raise UsageError(f"method {method!r} is not trainable")
+    if min_converged is not None and type(model).train_stats is TrainableMethod.train_stats:
+        raise UsageError(f"--min-converged: {method} has no solver that reports convergence (a DEQ such as decsc)")
     cfg = _resolve_config(model, dict(epochs=epochs, batch_size=batch_size, lr=lr, steps_per_epoch=steps_per_epoch,
                                       val_images=val_images, val_crop=val_crop, milestones=milestones, gamma=gamma))
     ds_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
     cfg.update(method=method, arch=model.arch(), dataset=ds_name, noise=noise, seed=int(seed), patch=int(patch),
-               init=str(init) if init else None, val_noise=val_noise or noise)
+               init=str(init) if init else None, val_noise=val_noise or noise, min_converged=min_converged)
     out_dir = Path(out) if out is not None else Path("runs") / "train" / method
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -105,13 +110,16 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
         last_epoch_s = time.monotonic() - t0
         log.append({"epoch": epoch, "loss": loss, "val_psnr": psnr, "lr": lr_used, "seconds": round(last_epoch_s, 3),
                     **stats, **{f"val_{k}": v for k, v in val_stats.items()}})
-        if psnr > best["psnr"]:
+        if psnr > best["psnr"] and _converged_enough(val_stats, min_converged):
             best = {"psnr": psnr, "epoch": epoch,
                     "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}}
             save_checkpoint(out_dir / "best.pt", best["state_dict"], _manifest(model, cfg, best, epoch, log, dev))
         _save_state(out_dir, net, opt, sched, rng, epoch, log, best, cfg)
         _write_log(out_dir / "log.csv", log)
     if best["state_dict"] is None:
+        if log and min_converged is not None:
+            raise DataError(f"{method}: no epoch's validation solves converged in {min_converged:.0%} of cases "
+                            f"(--min-converged; log in {out_dir / 'log.csv'})")
         raise DataError(f"{method}: no epoch was trained (epochs={cfg['epochs']}, state in {out_dir})")
     done = log[-1]["epoch"] if log else 0
     manifest = _manifest(model, cfg, best, done, log, dev)
@@ -121,6 +129,13 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
         save_checkpoint(target, best["state_dict"], manifest)
         return target
     return out_dir / "best.pt"
+
+
+def _converged_enough(val_stats: dict[str, float], min_converged: float | None) -> bool:
+    """Whether an epoch may become the best one: its mean validation convergence reaches ``min_converged``."""
+    if min_converged is None:
+        return True
+    return val_stats.get("converged", 0.0) >= min_converged
 
 
 def _resolve_config(model: TrainableMethod, given: dict[str, Any]) -> dict[str, Any]:
@@ -309,7 +324,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "parameters": n_params, "init": cfg["init"], "init_changes": cfg.get("init_changes"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
-                                              "val_images", "val_crop")},
+                                              "val_images", "val_crop", "min_converged")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
