@@ -180,9 +180,28 @@ def test_init_into_a_changed_configuration(tiny_set: Dataset, tmp_path: Path) ->
     tuned = train("decsc.small", dataset=tiny_set, out=tmp_path / "b", init=str(first),
                   **{**fast, "params": {**tiny, "shrink": 0.3}})
     assert json.loads(tuned.with_suffix(".json").read_text())["init_changes"] == {"shrink": [0.1, 0.3]}
-    with pytest.raises(DataError, match=rf"--init {first.name}: weights do not fit decsc.small .*gic_atoms"):
+    with pytest.raises(DataError, match=rf"--init {first.name}: does not fit decsc.small .*gic_atoms.*wrong shape"):
         train("decsc.small", dataset=tiny_set, out=tmp_path / "c", init=str(first),
               **{**fast, "params": {**tiny, "gic_atoms": 6}})
+
+
+@pytest.mark.parametrize(("ablation", "dropped"), [("decsc.noatt", ["layer.net2.att"]),
+                                                    ("decsc.nodconv", ["layer.net2.dconv"])])
+def test_init_into_an_ablation_drops_the_switched_off_module(tiny_set: Dataset, tmp_path: Path, ablation: str,
+                                                             dropped: list[str]) -> None:
+    """An ablation fine-tuned from the full model loses only the weights of the module it switches off, and
+    says so in its manifest; the other direction (weights missing) stays an error."""
+    fast = {**FAST, "epochs": 1, "steps_per_epoch": 1}
+    full = train("decsc.small", dataset=tiny_set, out=tmp_path / "full", **{**fast, "params": _TINY_DECSC})
+    tuned = train(ablation, dataset=tiny_set, out=tmp_path / "abl", init=str(full), **{**fast, "params": _TINY_DECSC})
+    manifest = json.loads(tuned.with_suffix(".json").read_text())
+    assert manifest["init_dropped"] == dropped
+    assert manifest["init_changes"]
+    kept = _weights(full)
+    for key, value in _weights(tuned).items():
+        assert value.shape == kept[key].shape
+    with pytest.raises(DataError, match=r"does not fit decsc.small .*missing: layer.net2"):
+        train("decsc.small", dataset=tiny_set, out=tmp_path / "back", init=str(tuned), **{**fast, "params": _TINY_DECSC})
 
 
 @pytest.mark.parametrize(("min_converged", "best_epoch"), [(None, 2), (0.8, 3)])

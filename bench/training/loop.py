@@ -26,6 +26,7 @@ from bench.arrays import center_crop
 from bench.cells import noisy_input
 from bench.datasets.base import Dataset, HSImage
 from bench.errors import DataError, UsageError
+from bench.training.init import load_init_weights
 from bench.training.sampler import PatchSampler, parse_noise_list
 from methods.base import resolve_device
 from methods.trainable import (CHECKPOINT_DIR, TrainableMethod, atomic_torch_save, load_checkpoint,
@@ -237,12 +238,7 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
         src = model.checkpoint_path() if init == "default" else resolve_checkpoint(init, what="--init: checkpoint")
         weights, manifest = load_checkpoint(src)
         cfg["init_changes"] = model.check_manifest(manifest, src, arch_may_differ=True) or None
-        try:
-            net.load_state_dict(weights)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise DataError(f"--init {src.name}: weights do not fit {model.name} as configured "
-                            f"(changed: {', '.join(cfg['init_changes'] or {}) or 'nothing'}): {first}") from None
+        cfg["init_dropped"] = load_init_weights(net, weights, src, model.name, cfg["init_changes"])
         cfg["init_budget"] = _recorded_budget(manifest)
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
@@ -322,6 +318,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "budget": _budget(cfg, best, log, dev),
             "best_epoch": best["epoch"], "best_val_psnr": round(float(best["psnr"]), 4), "seed": cfg["seed"],
             "parameters": n_params, "init": cfg["init"], "init_changes": cfg.get("init_changes"),
+            "init_dropped": cfg.get("init_dropped"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
                                               "val_images", "val_crop", "min_converged")},
