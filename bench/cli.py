@@ -55,7 +55,7 @@ def _add_run(sub: Any) -> None:
     ex.add_argument("--address", default=None, help="ray: auto | ray://host:10001 (default: start a local cluster)")
     ex.add_argument("--slurm-partition", default=None)
     ex.add_argument("--slurm-gpus-per-task", type=int, default=None)
-    ex.add_argument("--slurm-time", default=None, help="time limit per array task: minutes or [D-]H:MM:SS")
+    ex.add_argument("--slurm-time", default=None, help="time limit per array task, as Slurm writes it: M, M:S, H:M:S, D-H, D-H:M or D-H:M:S")
     ex.add_argument("--slurm-array-parallelism", type=int, default=None, help="array tasks running at once")
     ex.add_argument("--slurm-cluster", choices=("slurm", "local", "debug"), default="slurm",
                     help="submitit backend; local/debug run the same array on this machine")

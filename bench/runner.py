@@ -81,6 +81,7 @@ class Interrupted(KeyboardInterrupt):
 def run(cfg: RunConfig, *, verbose: bool = False, executor: str = "inline",
         options: executors.ExecutorOptions | None = None) -> RunSummary:
     """Run the grid described by ``cfg`` into ``cfg.out`` with ``executor``; returns what happened."""
+    executors.check(executor, options or executors.ExecutorOptions())
     with _Interrupt() as stop:
         missing: list[str] = []
         plan = make_plan(cfg, missing)
@@ -103,7 +104,7 @@ def _drive(cfg: RunConfig, plan: list[Cell], store: Store, stop: _Interrupt, ver
     done_before = {k for k, s in stored.items() if s == "ok" or cfg.keep_failed} if not cfg.rerun else set()
     todo = deque(c for c in plan if c.key not in done_before)
     options.out, options.run_id = Path(cfg.out), run_id
-    ex = executors.create(name, options)
+    ex = executors.create(name, options) if todo else None
     progress = Progress(len(plan), already=len(plan) - len(todo), verbose=verbose)
     started = False
     inflight: dict[str, Cell] = {}
@@ -139,9 +140,11 @@ def _drive(cfg: RunConfig, plan: list[Cell], store: Store, stop: _Interrupt, ver
                     summary.done += 1
                     progress.cell(event.result.row)
                 progress.tick()
-        ex.close()
+        if ex is not None:
+            ex.close()
     except BaseException:
-        ex.close(abort=True)
+        if ex is not None:
+            ex.close(abort=True)
         raise
     finally:
         progress.close()

@@ -66,7 +66,7 @@ def render(res: Results, sections: list, *, build_s: float, downloads: dict[str,
     template = _env().get_template("report.html.j2")
     return template.render(
         title=f"hsi-bench report: {res.root.name}", store=str(res.root), sections=sections,
-        failed=_failed(res), hidden=res.hidden_versions, runs=_runs(res.runs), meta=_meta(res),
+        failed=_failed(res), hidden=res.hidden_versions, runs=_runs(res.runs, res.rows), meta=_meta(res),
         inputs=_stored_inputs(res),
         conventions=METRIC_CONVENTIONS, downloads=downloads or {},
         generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), build_s=f"{build_s:.1f}")
@@ -107,11 +107,13 @@ def _failed(res: Results) -> list[dict[str, Any]]:
             for row in res.failed[cols].itertuples(index=False)]
 
 
-def _runs(runs: pd.DataFrame) -> list[dict[str, Any]]:
+def _runs(runs: pd.DataFrame, rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """One line per run; ``cells`` says how many of the shown rows it computed and on which hosts, so a merged
+    store tells where each cell ran (workers of a cluster run) from where the run was started (``host``)."""
     out = []
     for _, r in runs.iterrows():
         env = r.get("env") if isinstance(r.get("env"), dict) else {}
-        out.append({
+        out.append({"host": env.get("host", ""), "cells": _cells_of(rows, r.get("run_id")),
             "run_id": r.get("run_id"), "started": r.get("started_at") or "", "finished": r.get("finished_at") or "",
             "profile": r.get("profile") or "", "seed": "" if data.is_missing(r.get("seed")) else r.get("seed"),
             "device": r.get("device") or env.get("device", ""), "clip": _clip_text(r.get("clip")),
@@ -120,6 +122,14 @@ def _runs(runs: pd.DataFrame) -> list[dict[str, Any]]:
             "machine": _machine(env),
         })
     return out
+
+
+def _cells_of(rows: pd.DataFrame, run_id: Any) -> str:
+    if "run_id" not in rows or "host" not in rows:
+        return ""
+    mine = rows[rows["run_id"] == run_id]
+    hosts = sorted({str(h) for h in mine["host"].dropna()})
+    return f"{len(mine)} on {', '.join(hosts)}" if hosts else str(len(mine))
 
 
 def _versions(env: dict[str, Any]) -> dict[str, Any]:

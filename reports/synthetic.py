@@ -110,7 +110,7 @@ def _ident(run_id: str, dataset: str, image: str, noise: str, name: str, family:
     return {"key": key, "run_id": run_id, "method": name, "method_version": version, "family": family,
             "params_json": params, "params_hash": phash, "noise": noise, "noise_params_json": {}, "dataset": dataset,
             "image": image, "seed": seed, "profile": "standard", "height": h, "width": w, "bands": b,
-            "finished_at": "2026-01-01T00:00:00Z"}
+            "finished_at": "2026-01-01T00:00:00Z", "host": "node-b" if dataset != "scenes31" else "node-a"}
 
 
 def _real(st: Store, run_id: str, dataset: str, rng: np.random.Generator, size: int, bands: int,
@@ -195,5 +195,5 @@ def _env() -> dict[str, object]:
         except importlib.metadata.PackageNotFoundError:
             return "absent"
 
-    return {"commit": "synthetic", "cpu_count": 2, "cuda": None, "platform": platform.platform(), "torch_threads": 1,
+    return {"commit": "synthetic", "host": "driver-host", "cpu_count": 2, "cuda": None, "platform": platform.platform(), "torch_threads": 1,
             "versions": {"python": platform.python_version(), "numpy": ver("numpy"), "torch": ver("torch")}}

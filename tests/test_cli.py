@@ -36,6 +36,11 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
     (["run", "--bogus-flag"], 2, "unrecognized arguments"),
     (["report", "--out", "/no/such/store"], 2, "no results store"),
     (["list", "widgets"], 2, "invalid choice"),
+    (["run", "--methods", "noisy", "--devices", "cpu"], 2, "--devices needs --executor local"),
+    (["run", "--methods", "noisy", "--executor", "local", "--address", "auto"], 2, "--address needs --executor ray"),
+    (["run", "--methods", "noisy", "--slurm-time", "60"], 2, "--slurm-* options need --executor slurm"),
+    (["run", "--methods", "noisy", "--executor", "slurm", "--slurm-time", "1h"], 2, "--slurm-time must be"),
+    (["run", "--methods", "noisy", "--workers", "2"], 2, "--workers needs --executor local"),
 ])
 def test_usage_errors(args: list[str], code: int, message: str, tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -54,6 +54,14 @@ def test_local_two_workers_equal_inline(cubes: Path, inline_ref: Path, tmp_path:
     assert set(_rows(out).threads) == {max(1, cores() // 2)}, "threads per worker = cores // N, recorded"
 
 
+def test_nothing_left_to_do_starts_no_worker(cubes: Path, inline_ref: Path, monkeypatch) -> None:
+    """A rerun of a finished grid neither spawns local workers nor joins a cluster."""
+    monkeypatch.setattr(executors, "create", lambda *a, **k: pytest.fail("an executor was started"))
+    summary = runner.run(_cfg(cubes, inline_ref, ["noisy", "lrmr.e3dtv"]), executor="local",
+                         options=executors.ExecutorOptions(workers=2))
+    assert summary.done == 0 and summary.skipped == 12
+
+
 def test_killed_worker_loses_only_its_cell(cubes: Path, tmp_path: Path, test_methods, monkeypatch) -> None:
     monkeypatch.setenv("HSIBENCH_TEST_DIE_MARKER", str(tmp_path / "died-once"))
     out = tmp_path / "r"
@@ -129,3 +137,18 @@ def test_merge_conflicts(tmp_path: Path, capsys) -> None:
     assert cli.main(["merge", str(b), "--out", str(out)]) == 1, "an existing --out store takes part"
     with sqlite3.connect(out / "results.sqlite") as c:
         assert c.execute("SELECT count(*) FROM results").fetchone()[0] == before
+
+
+@pytest.mark.parametrize(("text", "expected"), [("90", 90), ("90:30", 91), ("1:30:00", 90), ("2-12", 3600),
+                                               ("2-12:30", 3630), ("2-00:00:01", 2881)])
+def test_slurm_time_in_every_slurm_format(text: str, expected: int) -> None:
+    from bench.executors.slurm import minutes
+    assert minutes(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1h", "2-", "-3", "1:2:3:4", "a-1"])
+def test_slurm_time_that_slurm_would_refuse_is_a_usage_error(text: str) -> None:
+    from bench.errors import UsageError
+    from bench.executors.slurm import minutes
+    with pytest.raises(UsageError, match="--slurm-time must be"):
+        minutes(text)

@@ -56,3 +56,4 @@ def test_ray_retries_a_task_whose_worker_was_killed(cluster: Path, cubes: Path, 
     assert cluster.exists(), "a Ray worker was SIGKILLed mid-task"
     df = store.load(tmp_path / "r")
     assert summary.done == 6 and len(df) == 6 and set(df.status) == {"ok"} and df.key.is_unique
+    assert summary.retried == 1

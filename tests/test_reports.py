@@ -135,6 +135,12 @@ def test_html_is_self_contained_with_tables_figures_and_metadata(report: str) ->
     assert per_image.count('class="data-row') == len(NOISES) * 2 * 3
 
 
+def test_runs_table_says_where_the_cells_ran(report: str) -> None:
+    """A merged or cluster run shows the host it was started on and the hosts its cells ran on."""
+    runs = report.split('class="plain runs"')[1].split("</table>")[0]
+    assert re.search(r"<td>synthetic-0</td><td>driver-host</td><td>\d+ on node-a, node-b</td>", runs), runs[-600:]
+
+
 def test_convergence_figure_tolerates_a_diverged_iterate() -> None:
     from reports.figures import _finite, convergence_figure
 

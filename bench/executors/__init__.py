@@ -12,6 +12,7 @@ Every executor has the same small interface: ``capacity`` (cells in flight at on
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,13 +68,43 @@ class InlineExecutor:
         self._queue.clear()
 
 
-def create(name: str, options: ExecutorOptions) -> Any:
-    """The executor ``name`` configured by ``options``; a `UsageError` for unknown names or missing extras."""
+#: The optional extra each executor imports, and how to install it.
+_EXTRAS = {"ray": ("ray", '--executor ray needs Ray: pip install -e ".[ray]" (on the driver and every node of '
+                          'the cluster)'),
+           "slurm": ("submitit", '--executor slurm needs submitit: pip install -e ".[slurm]"')}
+
+
+def check(name: str, options: ExecutorOptions) -> None:
+    """Refuse, before anything is planned or written, an unknown executor, a missing extra, or an option
+    that the chosen executor would silently ignore."""
+    if name not in NAMES:
+        raise UsageError(f"unknown executor {name!r}; choose from {', '.join(NAMES)}")
     if options.workers is not None and options.workers < 1:
         raise UsageError(f"--workers must be a positive integer, got {options.workers}")
+    if name == "inline" and options.workers not in (None, 1):
+        raise UsageError("--workers needs --executor local (or ray/slurm)")
+    if options.devices and name != "local":
+        raise UsageError("--devices needs --executor local")
+    if options.address and name != "ray":
+        raise UsageError("--address needs --executor ray")
+    if name != "slurm" and any(v is not None for k, v in options.slurm.items() if k != "cluster"):
+        raise UsageError("--slurm-* options need --executor slurm")
+    if name in _EXTRAS:
+        module, message = _EXTRAS[name]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise UsageError(message) from None
+    if name == "slurm" and options.slurm.get("time_limit"):
+        from bench.executors.slurm import minutes
+
+        minutes(options.slurm["time_limit"])
+
+
+def create(name: str, options: ExecutorOptions) -> Any:
+    """The executor ``name`` configured by ``options`` (checked with `check`)."""
+    check(name, options)
     if name == "inline":
-        if options.workers not in (None, 1) or options.devices:
-            raise UsageError("--workers and --devices need --executor local (or ray/slurm)")
         return InlineExecutor()
     if name == "local":
         from bench.executors.local import LocalExecutor
@@ -83,8 +114,6 @@ def create(name: str, options: ExecutorOptions) -> Any:
         from bench.executors.rayexec import RayExecutor
 
         return RayExecutor(address=options.address, workers=options.workers)
-    if name == "slurm":
-        from bench.executors.slurm import SlurmExecutor
+    from bench.executors.slurm import SlurmExecutor
 
-        return SlurmExecutor(out=options.out, tasks=options.workers, run_id=options.run_id, **options.slurm)
-    raise UsageError(f"unknown executor {name!r}; choose from {', '.join(NAMES)}")
+    return SlurmExecutor(out=options.out, tasks=options.workers, run_id=options.run_id, **options.slurm)

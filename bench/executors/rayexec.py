@@ -2,7 +2,9 @@
 
 ``--address auto`` joins the cluster this machine belongs to, ``ray://host:10001`` a remote one through Ray
 Client, and no address starts a local cluster (``--workers`` CPUs). Learned methods ask for one GPU when the
-cluster has GPUs, classical ones for none; a task whose worker dies is retried once by Ray (``max_retries``).
+cluster has GPUs, classical ones for none. A task whose worker or node dies is resubmitted once by the driver
+(not by Ray's own ``max_retries``, so the retry shows in the progress line and the summary as for ``local``),
+then stored as failed with the reason.
 Results return to the driver, which records them, so nothing assumes a filesystem shared with the workers;
 datasets are read on the workers from ``--data-root``, which must exist there.
 """
@@ -18,6 +20,8 @@ from bench.execute import CellResult, WorkerCache, execute, failed_result, one_l
 from bench.plan import Cell
 
 _CACHE: WorkerCache | None = None
+#: Ray's errors for a task whose process or node went away (SIGKILL, OOM killer, lost node), not a cell's own.
+_LOST = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "OutOfMemoryError", "ObjectLostError")
 
 
 def _run_cell(cell: Cell) -> CellResult:
@@ -34,11 +38,8 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, *, address: str | None = None, workers: int | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise UsageError('--executor ray needs Ray: pip install -e ".[ray]" (on the driver and every '
-                             "node of the cluster)") from None
+        import ray
+
         self._ray = ray
         self._started = not ray.is_initialized()
         if self._started:
@@ -52,8 +53,10 @@ class RayExecutor:
         resources = ray.cluster_resources()
         self._gpus = resources.get("GPU", 0) > 0
         self.capacity = max(2, 2 * int(resources.get("CPU", 1)))
-        self._task = ray.remote(max_retries=1)(_run_cell)
+        self._task = ray.remote(max_retries=0)(_run_cell)
         self._refs: dict[Any, Cell] = {}
+        self._retried: set[str] = set()
+        self._lost = tuple(getattr(ray.exceptions, n) for n in _LOST if hasattr(ray.exceptions, n))
 
     def submit(self, cell: Cell) -> None:
         gpus = 1 if cell.trainable and self._gpus else 0
@@ -71,9 +74,20 @@ class RayExecutor:
             try:
                 result = self._ray.get(ref)
             except self._ray.exceptions.RayError as exc:
+                if isinstance(exc, self._lost) and cell.key not in self._retried:
+                    self._retried.add(cell.key)
+                    self.submit(cell)
+                    events.append(Event("retried", cell, note=f"worker lost ({type(exc).__name__}), resubmitted"))
+                    continue
                 result = failed_result(cell, f"RayTaskFailed: {one_line(exc)}")
             events.append(Event("done", cell, result))
         return events
+
+    def drop(self, cell: Cell) -> None:
+        """Cancel a resubmitted cell the driver no longer wants (it is stopping)."""
+        for ref in [r for r, c in self._refs.items() if c is cell]:
+            self._ray.cancel(ref, force=True)
+            del self._refs[ref]
 
     def close(self, *, abort: bool = False) -> None:
         if abort:

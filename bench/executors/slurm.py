@@ -57,16 +57,14 @@ class SlurmExecutor:
     def __init__(self, *, out: Path, tasks: int | None = None, run_id: str = "run", partition: str | None = None,
                  gpus_per_task: int | None = None, time_limit: str | None = None,
                  array_parallelism: int | None = None, cluster: str = "slurm") -> None:
-        try:
-            import submitit
-        except ImportError:
-            raise UsageError('--executor slurm needs submitit: pip install -e ".[slurm]"') from None
+        import submitit
+
         self._submitit = submitit
         self.out = Path(out)
         self.tasks = tasks or 4
         self.run_id = run_id
         self._executor = submitit.AutoExecutor(folder=self.out / "slurm" / "%j", cluster=cluster)
-        params: dict[str, Any] = {"timeout_min": _minutes(time_limit) if time_limit else 60}
+        params: dict[str, Any] = {"timeout_min": minutes(time_limit) if time_limit else 60}
         if cluster == "slurm":
             params.update(slurm_partition=partition, slurm_gpus_per_task=gpus_per_task,
                           slurm_array_parallelism=array_parallelism or self.tasks)
@@ -144,11 +142,19 @@ def _job_error(job: Any) -> str:
     return one_line(exc) if exc is not None else f"state {job.state}"
 
 
-def _minutes(text: str) -> int:
-    """``--slurm-time`` as minutes: ``90``, ``1:30:00`` or ``2-00:00:00``."""
-    days, _, rest = text.rpartition("-")
-    parts = [int(p) for p in rest.split(":")] if re.fullmatch(r"\d+(:\d+){0,2}", rest) else None
-    if parts is None or (days and not days.isdigit()):
-        raise UsageError(f"--slurm-time must be minutes or [D-]H:MM:SS, got {text!r}")
-    hms = [0] * (3 - len(parts)) + parts if len(parts) > 1 else [0, parts[0], 0]
-    return int(days or 0) * 1440 + hms[0] * 60 + hms[1] + (1 if hms[2] else 0)
+def minutes(text: str) -> int:
+    """``--slurm-time`` as whole minutes, in Slurm's formats: ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``,
+    ``D-H:M:S`` (seconds round up)."""
+    days, dash, rest = text.strip().partition("-")
+    if not dash:
+        days, rest = "0", days
+    if not days.isdigit() or not re.fullmatch(r"\d+(:\d+){0,2}", rest):
+        raise UsageError(f"--slurm-time must be M, M:S, H:M:S, D-H, D-H:M or D-H:M:S, got {text!r}")
+    parts = [int(p) for p in rest.split(":")]
+    if dash:
+        h, m, sec = (parts + [0, 0])[:3]
+    elif len(parts) == 3:
+        h, m, sec = parts
+    else:
+        h, (m, sec) = 0, (parts + [0])[:2]
+    return int(days) * 1440 + h * 60 + m + (1 if sec else 0)
