@@ -21,6 +21,9 @@ DEFAULT_FAIL = ("psnr:0.1", "ssim:0.002", "sam:2%")
 #: The metrics a store row carries a column for, so the only names a threshold can judge.
 GATED = ("psnr", "ssim", "sam", "ergas")
 _KEY = ("method", "noise", "dataset", "image", "seed")
+#: The rest of a cell's identity that changes its numbers (as in the report's grouping): a run at another
+#: crop, with clipping or with estimated sigma is another cell, never a stand-in for the baseline's.
+_IDENTITY = ("profile", "height", "width", "bands", "clip", "sigma_mode")
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,10 @@ def current_rows(store_dir: Path) -> list[dict[str, Any]]:
     from bench import store
 
     df = store.load(store_dir)
-    df = df.sort_values("finished_at").drop_duplicates(subset=list(_KEY), keep="last")
-    cols = [*_KEY, "method_version", "params_hash", "status", "error", "psnr", "ssim", "sam", "ergas", "profile"]
+    df["sigma_mode"] = [i.get("sigma_mode") if isinstance(i, dict) else None for i in df["info"]]
+    df["clip"] = df["clip"].fillna(0)
+    df = df.sort_values("finished_at").drop_duplicates(subset=[*_KEY, *_IDENTITY], keep="last")
+    cols = [*_KEY, *_IDENTITY, "method_version", "params_hash", "status", "error", "psnr", "ssim", "sam", "ergas"]
     return [{k: _plain(v) for k, v in r.items()} for r in df[cols].to_dict("records")]
 
 
@@ -139,8 +144,8 @@ def write_baseline(path: Path, rows: list[dict[str, Any]], spec: dict[str, Any])
     env = environment()
     data = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": env["commit"],
             "versions": env["versions"], "run": spec,
-            "cells": [{k: r[k] for k in (*_KEY, "method_version", "params_hash", "status", "psnr", "ssim", "sam",
-                                         "ergas")} for r in rows]}
+            "cells": [{k: r[k] for k in (*_KEY, *_IDENTITY, "method_version", "params_hash", "status", "psnr",
+                                         "ssim", "sam", "ergas")} for r in rows]}
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -159,7 +164,8 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        return any(line.verdict in ("worse", "newly failing", "missing", "not comparable") for line in self.lines)
+        return any(line.verdict in ("worse", "newly failing", "missing", "ambiguous", "not comparable")
+                   for line in self.lines)
 
     def table(self) -> str:
         from bench.listing import format_table
@@ -184,14 +190,15 @@ def compare(baseline: dict[str, Any], rows: list[dict[str, Any]], thresholds: li
     """Per-cell and per-(method, noise) mean comparison of ``rows`` against ``baseline``."""
     from bench import metrics
 
-    now = {_cell_id(r): r for r in rows}
     lines: list[Line] = []
+    matched: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for base in baseline["cells"]:
         cid = _cell_id(base)
-        cur = now.get(cid)
-        if cur is None:
-            lines.append(Line(cid, "-", None, None, "missing"))
+        found = _matching(base, rows)
+        if len(found) != 1:
+            lines.append(Line(cid, "-", None, None, "ambiguous" if found else "missing"))
             continue
+        cur = found[0]
         if str(cur["method_version"]) != str(base["method_version"]):
             lines.append(Line(cid, "version", None, None, "not comparable"))
             continue
@@ -201,19 +208,25 @@ def compare(baseline: dict[str, Any], rows: list[dict[str, Any]], thresholds: li
         if base["status"] != "ok":
             lines.append(Line(cid, "status", None, None, "better"))
             continue
+        matched.append((base, cur))
         for th in thresholds:
             lines.append(_judge(cid, th, base.get(th.metric), cur.get(th.metric), metrics))
-    lines += _mean_lines(baseline["cells"], now, thresholds, metrics)
+    lines += _mean_lines(matched, thresholds, metrics)
     return Report(lines)
 
 
-def _mean_lines(base_cells: list[dict[str, Any]], now: dict[str, dict[str, Any]], thresholds: list[Threshold],
+def _matching(base: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the baseline cell's identity. A baseline written before the identity had crop, clip and
+    sigma mode matches on the fields it has, and more than one such row is "ambiguous", not a guess."""
+    fields = [*_KEY, *(f for f in _IDENTITY if f in base)]
+    return [r for r in rows if all(str(r.get(f)) == str(base[f]) for f in fields)]
+
+
+def _mean_lines(matched: list[tuple[dict[str, Any], dict[str, Any]]], thresholds: list[Threshold],
                 metrics: Any) -> list[Line]:
     groups: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-    for b in base_cells:
-        cur = now.get(_cell_id(b))
-        if cur and b["status"] == "ok" and cur["status"] == "ok" and \
-                str(cur["method_version"]) == str(b["method_version"]):
+    for b, cur in matched:
+        if b["status"] == "ok" and cur["status"] == "ok" and str(cur["method_version"]) == str(b["method_version"]):
             groups.setdefault((b["method"], b["noise"]), []).append((b, cur))
     out = []
     for (meth, noise), pairs in groups.items():
@@ -237,7 +250,11 @@ def _judge(cid: str, th: Threshold, base: float | None, cur: float | None, metri
 
 
 def _cell_id(r: dict[str, Any]) -> str:
-    return f"{r['method']} x {r['noise']} x {r['dataset']}/{r['image']} s{r['seed']}"
+    size = f" {r['height']}x{r['width']}x{r['bands']}" if r.get("height") is not None else ""
+    extra = "".join(f", {t}" for t in (("clipped" if r.get("clip") else None),
+                                       (f"sigma {r['sigma_mode']}" if r.get("sigma_mode") == "estimate" else None))
+                    if t)
+    return f"{r['method']} x {r['noise']} x {r['dataset']}/{r['image']} s{r['seed']}{size}{extra}"
 
 
 def _plain(v: Any) -> Any:

@@ -69,6 +69,26 @@ def test_missing_cell_fails() -> None:
     assert report.failed and any(ln.verdict == "missing" for ln in report.lines)
 
 
+_SIZE = dict(height=32, width=32, bands=31, clip=0, sigma_mode="oracle")
+
+
+@pytest.mark.parametrize("other", [{"height": 16, "width": 16}, {"clip": 1}, {"sigma_mode": "estimate"},
+                                   {"profile": "standard"}])
+def test_a_row_of_another_crop_clip_sigma_or_profile_is_never_compared(other: dict) -> None:
+    """A store that also holds a worse cell at another size (or clipped, or with estimated sigma) still
+    compares the baseline's own cell, and without that cell it is missing, not the other one."""
+    base = _cell(**_SIZE)
+    worse = _cell(**{**_SIZE, **other, "psnr": 20.0})
+    assert not compare({"cells": [base]}, [worse, _cell(**_SIZE)], TH).failed
+    report = compare({"cells": [base]}, [worse], TH)
+    assert report.failed and [ln.verdict for ln in report.lines] == ["missing"]
+
+
+def test_a_baseline_without_the_identity_fields_is_ambiguous_on_a_mixed_store() -> None:
+    report = compare({"cells": [_cell()]}, [_cell(**_SIZE), _cell(**{**_SIZE, "height": 16, "psnr": 20.0})], TH)
+    assert report.failed and [ln.verdict for ln in report.lines] == ["ambiguous"]
+
+
 def test_means_per_method_and_noise_are_compared() -> None:
     base = [_cell(image=str(i), psnr=30.0) for i in range(4)]
     now = [_cell(image=str(i), psnr=29.0) for i in range(4)]
