@@ -110,6 +110,8 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
+            if _is_full(exc):
+                raise _disk_full(self.path) from None
             raise DataError(f"results store {self.path} is not a usable SQLite database: {exc}") from None
         return conn
 
@@ -133,9 +135,8 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            if "full" in str(exc).lower():
-                raise DataError(f"disk full (ENOSPC) while writing {self.path}; free space and rerun "
-                                f"(finished cells are kept)") from None
+            if _is_full(exc):
+                raise _disk_full(self.path) from None
             raise
 
     # -- cells -------------------------------------------------------------------------------------------
@@ -247,9 +248,8 @@ class Store:
             os.replace(tmp, dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            if exc.errno == errno.ENOSPC:
-                raise DataError(f"disk full (ENOSPC) while writing {dest}; free space and rerun "
-                                f"(finished cells are kept)") from None
+            if _is_full(exc):
+                raise _disk_full(dest) from None
             raise DataError(f"cannot write artifact {dest}: {exc.strerror or exc}") from None
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -275,8 +275,8 @@ class Store:
                 os.replace(tmp, dest)
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
-                if exc.errno == errno.ENOSPC:
-                    raise DataError(f"disk full (ENOSPC) while writing {dest}; free space and rerun") from None
+                if _is_full(exc):
+                    raise _disk_full(dest) from None
                 raise DataError(f"cannot copy artifact {path} to {dest}: {exc.strerror or exc}") from None
 
     def has_artifact(self, relpath: str) -> bool:
@@ -412,3 +412,12 @@ def _alive(pid: int) -> bool:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _is_full(exc: BaseException) -> bool:
+    """ENOSPC as the OS reports it, or as SQLite words it ("database or disk is full")."""
+    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc).lower()
+
+
+def _disk_full(path: Path | str) -> DataError:
+    return DataError(f"disk full (ENOSPC) while writing {path}; free space and rerun (finished cells are kept)")

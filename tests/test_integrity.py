@@ -158,6 +158,28 @@ def test_full_database_disk_is_reported_as_enospc(tmp_path: Path) -> None:
             st.put({"key": "k", "method": "m", "status": "ok"})
 
 
+def test_full_disk_while_opening_or_migrating_the_store_is_reported_as_enospc(tmp_path: Path, monkeypatch) -> None:
+    import bench.store as store_mod
+
+    real = sqlite3.connect
+
+    class _Full:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self._conn = conn
+
+        def execute(self, sql: str, *args: object):
+            if sql.lstrip().startswith("CREATE"):
+                raise sqlite3.OperationalError("database or disk is full")
+            return self._conn.execute(sql, *args)
+
+        def __getattr__(self, name: str):
+            return getattr(self._conn, name)
+
+    monkeypatch.setattr(store_mod.sqlite3, "connect", lambda *a, **k: _Full(real(*a, **k)))
+    with pytest.raises(DataError, match=r"^disk full \(ENOSPC\) while writing .*results\.sqlite"):
+        Store(tmp_path)
+
+
 def test_run_on_a_full_disk_exits_1_naming_enospc(cubes: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     _full_disk(monkeypatch)
     out = tmp_path / "r"
