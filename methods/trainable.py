@@ -196,9 +196,10 @@ class TrainableMethod(Method):
     def check_manifest(self, manifest: dict[str, Any], path: Path, *, arch_may_differ: bool = False) -> dict[str, Any]:
         """Refuse a checkpoint made for another method family, version, band count or architecture.
 
-        Fine-tuning into a changed configuration (``arch_may_differ``, e.g. another shrinkage) lets the
-        architecture differ and returns the differences as {key: [checkpoint's, configured]}; whether the
-        weights still fit is then up to ``load_state_dict``.
+        A setting the checkpoint's manifest does not name (it predates the setting) counts as the class
+        default it was made with. Fine-tuning into a changed configuration (``arch_may_differ``, e.g. another
+        shrinkage) lets the architecture differ and returns the differences as {key: [checkpoint's,
+        configured]}; whether the weights still fit is then up to ``load_state_dict``.
         """
         mine = self.manifest_base()
         what = f"checkpoint {path.name}"
@@ -213,7 +214,9 @@ class TrainableMethod(Method):
             raise DataError(f"{what} is for {manifest.get('bands')} bands, {self.name} is configured for "
                             f"{mine['bands']} bands")
         theirs = manifest.get("arch", {})
-        changed = {k: [theirs.get(k), v] for k, v in mine["arch"].items() if theirs.get(k) != v}
+        known = type(self).defaults
+        changed = {k: [theirs.get(k, known.get(k)), v] for k, v in mine["arch"].items()
+                   if theirs.get(k, known.get(k)) != v}
         if changed and not arch_may_differ:
             raise DataError(f"{what} architecture differs from {self.name} (checkpoint vs configured): "
                             + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in changed.items()))

@@ -161,6 +161,34 @@ def test_swin_prox_accepts_sizes_that_do_not_tile_the_window():
         assert prox(s).shape == s.shape
 
 
+def test_swin_norm_floor_bounds_the_prox_gain_on_small_codes():
+    """LayerNorm's Jacobian grows as 1 / std of its input; a larger ``swin_eps`` floors it, so small codes
+    (dark images) no longer make the prox, and the equilibrium map, expansive."""
+    gains = {}
+    for eps in (1e-5, 1e-2):
+        torch.manual_seed(0)
+        prox = SwinProx(8, blocks=1, heads=2, window=4, norm_eps=eps)
+        with torch.no_grad():
+            prox.gamma.fill_(1.0)
+        s = 1e-3 * torch.randn(1, 8, 8, 8)
+        v = torch.randn_like(s)
+        _, jv = torch.autograd.functional.jvp(prox, s, v)
+        gains[eps] = float(jv.norm() / v.norm())
+    assert gains[1e-5] > 20 * gains[1e-2], gains
+
+
+def test_checkpoint_predating_a_setting_counts_as_its_default(tmp_path):
+    """A manifest written before ``swin_eps`` existed loads where the default is configured, not elsewhere."""
+    m = methods.create("decsc.small", **TINY)
+    torch.manual_seed(0)
+    base = m.manifest_base()
+    base["arch"].pop("swin_eps")
+    save_checkpoint(tmp_path / "old.pt", m.build_network().state_dict(), base)
+    methods.create("decsc.small", **{**TINY, "swin_eps": 1e-5, "checkpoint": str(tmp_path / "old.pt")}).network("cpu")
+    with pytest.raises(DataError, match=r"swin_eps=1e-05 vs 0.01"):
+        methods.create("decsc.small", **{**TINY, "swin_eps": 1e-2, "checkpoint": str(tmp_path / "old.pt")}).network("cpu")
+
+
 def _tiny_method(tmp_path, **over):
     m = methods.create("decsc.small", **{**TINY, "checkpoint": str(tmp_path / "tiny.pt"), **over})
     torch.manual_seed(0)

@@ -6,6 +6,8 @@ Section III-C (Eqs. 10, 22-24, Fig. 3).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,7 +51,7 @@ class SwinProx(nn.Module):
     """
 
     def __init__(self, channels: int, *, blocks: int = 4, heads: int = 4, window: int = 4,
-                 mlp_ratio: float = 2.0) -> None:
+                 mlp_ratio: float = 2.0, norm_eps: float = 1e-5) -> None:
         super().__init__()
         from timm.models.swin_transformer import SwinTransformerBlock
 
@@ -59,7 +61,8 @@ class SwinProx(nn.Module):
         self.blocks = nn.ModuleList(
             SwinTransformerBlock(channels, (window * 2, window * 2), num_heads=heads, window_size=window,
                                  shift_size=0 if i % 2 == 0 else window // 2, always_partition=True,
-                                 dynamic_mask=True, mlp_ratio=mlp_ratio)
+                                 dynamic_mask=True, mlp_ratio=mlp_ratio,
+                                 norm_layer=functools.partial(nn.LayerNorm, eps=norm_eps))
             for i in range(blocks))
         self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
 

@@ -37,7 +37,7 @@ class DECSCLayer(nn.Module):
                  lsu_kernel: tuple[int, int] = (3, 9), swin_blocks: int = 4, swin_heads: int = 4,
                  window: int = 4, mlp_ratio: float = 2.0, swin: bool = True, dconv: bool = True,
                  attention: bool = True, threshold: float = 0.01, dict_scale: float = 1 / math.sqrt(1000),
-                 dict_norm: float | None = None, shrink: float = 0.0) -> None:
+                 dict_norm: float | None = None, shrink: float = 0.0, swin_eps: float = 1e-5) -> None:
         super().__init__()
         self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
         kb, ks = lsu_kernel
@@ -62,7 +62,7 @@ class DECSCLayer(nn.Module):
         self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
         self.soft2 = SoftThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink)
         self.net1 = SwinProx(gic_atoms, blocks=swin_blocks, heads=swin_heads, window=window,
-                             mlp_ratio=mlp_ratio) if swin else nn.Identity()
+                             mlp_ratio=mlp_ratio, norm_eps=swin_eps) if swin else nn.Identity()
         self.net2 = DetailEnhancement(lsu_atoms, dconv=dconv, attention=attention)
 
     @torch.no_grad()
