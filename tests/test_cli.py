@@ -158,7 +158,8 @@ def test_list_methods_fits_the_width_and_tells_variants_apart(width: int) -> Non
     assert cols[:2] == ["name", "family"] and {"size", "weights", "variant"} <= set(cols)
     decsc = {r.split()[0]: {c: r[a:b].strip() for c, (a, b) in zip(cols, spans)} for r in rows if r.startswith("decsc")}
     assert len(decsc) >= 5 and len({(r["variant"], r["size"]) for r in decsc.values()}) == len(decsc), "variants read the same"
-    assert decsc["decsc.small"]["weights"] == "shipped" and decsc["decsc.noswin"]["weights"] == "none"
+    assert decsc["decsc.small"]["weights"] == "shipped" and decsc["decsc.noswin"]["weights"] == "shipped"
+    assert decsc["decsc.mamba.small"]["weights"] == "none"
     assert decsc["decsc.noswin"]["variant"].startswith("decsc.small with swin=False")
     assert not any(r["variant"].startswith("decsc.mamba ") for n, r in decsc.items() if "mamba" not in n)
     assert decsc["decsc"]["size"] == "4.04M"
