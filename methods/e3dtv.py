@@ -31,9 +31,27 @@ def _diff_spectrum(n: int, device: Any, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _procrustes(g: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Orthonormal V (B x r) maximising trace(V^T G^T U): the polar factor of G^T U."""
-    a, _, bt = torch.linalg.svd(g.T @ u, full_matrices=False)
-    return a @ bt
+    """Orthonormal V (B x r) maximising trace(V^T G^T U); where that is not unique, the one nearest [I; 0].
+
+    G^T U loses rank whenever soft thresholding zeroes columns of U (all of them in the first iterations, when
+    tau / mu is large). Its polar factor is then arbitrary on the null space, and the one an SVD returns depends
+    on the LAPACK path, so on the thread count: the whole solve followed it (0.2-0.9 dB). The free part is
+    taken from the polar factor of the identity's first r columns projected onto both null spaces, which is
+    what LAPACK returns for the all-zero matrix, so the first iterations are the authors' code's.
+    """
+    m = g.T @ u
+    a, s, bt = torch.linalg.svd(m, full_matrices=False)
+    k = int((s > s[0] * 1e-10).sum()) if float(s[0]) > 0 else 0
+    a_k, b_k = a[:, :k], bt[:k].T
+    v = a_k @ b_k.T
+    free = m.shape[1] - k
+    if free == 0:
+        return v
+    rest = torch.eye(*m.shape, dtype=m.dtype, device=m.device)
+    rest = rest - a_k @ (a_k.T @ rest)
+    rest = rest - (rest @ b_k) @ b_k.T
+    c, _, dt = torch.linalg.svd(rest, full_matrices=False)
+    return v + c[:, :free] @ dt[:free]
 
 
 @register("e3dtv")
