@@ -386,3 +386,27 @@ def test_after_step_applies_step_control_only_when_asked():
     w = net2.layer.W_K.weight.clone()
     plain.after_step(net2)
     assert torch.equal(net2.layer.W_K.weight, w)
+
+
+@pytest.mark.parametrize("debias", [False, True])
+def test_debias_undoes_the_elastic_net_shrinkage_of_a_tight_frame(debias):
+    """With W K = I and no thresholds or priors the fixed point reconstructs y / (1 + shrink); ``debias``
+    scales the synthesis back, so the same contraction then returns y itself."""
+    from methods.decsc.network import DECSCLayer
+
+    bands, atoms, shrink = 4, 8, 0.7
+    layer = DECSCLayer(bands=bands, gic_atoms=atoms, gic_kernel=1, lsu_atoms=2, lsu_kernel=(3, 3), swin=False,
+                       dconv=False, attention=False, threshold=0.0, shrink=shrink, debias=debias)
+    q, _ = torch.linalg.qr(torch.randn(atoms, bands, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        layer.K.weight = q[:, :, None, None].clone()
+        layer.W_K.weight = q[:, :, None, None].clone()
+        layer.D.weight = torch.zeros_like(layer.D.weight)
+        layer.W_D.weight = torch.zeros_like(layer.W_D.weight)
+        y = torch.rand(1, bands, 6, 5)
+        z = layer.init_state(y)
+        for _ in range(60):
+            z = layer(z, y)
+        x = layer.reconstruct(z, y)
+    expected = y if debias else y / (1.0 + shrink)
+    torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)

@@ -37,9 +37,11 @@ class DECSCLayer(nn.Module):
                  lsu_kernel: tuple[int, int] = (3, 9), swin_blocks: int = 4, swin_heads: int = 4,
                  window: int = 4, mlp_ratio: float = 2.0, swin: bool = True, dconv: bool = True,
                  attention: bool = True, threshold: float = 0.01, dict_scale: float = 1 / math.sqrt(1000),
-                 dict_norm: float | None = None, shrink: float = 0.0, swin_eps: float = 1e-5) -> None:
+                 dict_norm: float | None = None, shrink: float = 0.0, swin_eps: float = 1e-5,
+                 debias: bool = False) -> None:
         super().__init__()
         self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
+        self.out_scale = 1.0 + shrink if debias else 1.0
         kb, ks = lsu_kernel
         pad3 = (kb // 2, ks // 2, ks // 2)
         self.K = nn.ConvTranspose2d(gic_atoms, bands, gic_kernel, padding=gic_kernel // 2, bias=False)
@@ -126,9 +128,15 @@ class DECSCLayer(nn.Module):
         return self.pack(s, hcodes)
 
     def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """X = K (x) S* + D * H*, Eq. (21)."""
+        """X = K (x) S* + D * H*, Eq. (21), times 1 + ``shrink`` with ``debias``.
+
+        The elastic-net prox shrinks the fixed point: in the linear regime z* = (eps I + W K)^-1 W y, so where
+        W K acts as the identity K z* = y / (1 + eps). Scaling the synthesis back by 1 + eps makes the output
+        unbiased for a tight-frame dictionary pair while the iteration keeps its contraction.
+        """
         s, hcodes = self.unpack(z, y)
-        return self.K(s) + self.synth_lsu(hcodes)
+        x = self.K(s) + self.synth_lsu(hcodes)
+        return x * self.out_scale if self.out_scale != 1.0 else x
 
 
 class _Scaled(nn.Module):
