@@ -8,7 +8,7 @@ equal depth) and lists the operators that cost most under ``torch.profiler``. Ru
 nothing else runs, or read the figures as relative::
 
     .venv/bin/python benchmarks/bench_train_step.py [--method decsc.small] [--steps 3] [--patch 32]
-        [--batch 4] [--solve-iters 20] [--param synth_grouped=false] [--json out.json]
+        [--batch 4] [--solve-iters 20] [--param shrink=0.5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def _parse(items: list[str]) -> dict[str, Any]:
     return {k: parse_value(v) for k, v in (item.split("=", 1) for item in items)}
 
 
-def _phase_times(method: str, params: dict[str, Any], *, steps: int, batch: int, patch: int,
-                 solve_iters: int) -> dict[str, Any]:
+def _setup(method: str, params: dict[str, Any], *, batch: int, patch: int, solve_iters: int,
+           seed: int) -> tuple[Any, torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The method, its untrained network in training mode and one fixed (noisy, clean) batch."""
     import methods
 
     m = methods.create(method, train_max_iter=solve_iters, tol=0.0, fail_bound=1e9, **params)
@@ -39,27 +40,32 @@ def _phase_times(method: str, params: dict[str, Any], *, steps: int, batch: int,
         torch.manual_seed(0)
         net = m.build_network()
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
-    bands = int(m.params["bands"])
-    clean = torch.rand(batch, bands, patch, patch, generator=gen)
-    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen)
-    times: dict[str, list[float]] = {"solve": [], "graph": [], "backward": [], "update": [], "step": []}
-    solve_time = [0.0]
-    solver = net.solver
+    gen = torch.Generator().manual_seed(seed)
+    clean = torch.rand(batch, int(m.params["bands"]), patch, patch, generator=gen)
+    return m, net, clean + 0.1 * torch.randn(clean.shape, generator=gen), clean
 
-    def timed_solver(*args: Any, **kwargs: Any) -> Any:
-        from methods.decsc.solvers import get_solver
 
-        t0 = time.perf_counter()
-        out = get_solver(solver)(*args, **kwargs)
-        solve_time[0] += time.perf_counter() - t0
-        return out
-
+def _phase_times(method: str, params: dict[str, Any], *, steps: int, batch: int, patch: int,
+                 solve_iters: int) -> dict[str, Any]:
     import methods.decsc.deq as deq
 
+    m, net, noisy, clean = _setup(method, params, batch=batch, patch=patch, solve_iters=solve_iters, seed=0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    times: dict[str, list[float]] = {"solve": [], "graph": [], "backward": [], "update": [], "step": []}
+    solve_time = [0.0]
     original = deq.get_solver
-    deq.get_solver = lambda name: timed_solver
+
+    def timed(name: str) -> Any:
+        solve = original(name)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            out = solve(*args, **kwargs)
+            solve_time[0] += time.perf_counter() - t0
+            return out
+        return run
+
+    deq.get_solver = timed
     try:
         for i in range(steps + 1):
             solve_time[0] = 0.0
@@ -89,17 +95,9 @@ def _phase_times(method: str, params: dict[str, Any], *, steps: int, batch: int,
 
 def _top_ops(method: str, params: dict[str, Any], *, batch: int, patch: int, solve_iters: int,
              rows: int) -> list[dict[str, Any]]:
-    import methods
     from torch.profiler import ProfilerActivity, profile
 
-    m = methods.create(method, train_max_iter=solve_iters, tol=0.0, fail_bound=1e9, **params)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        net = m.build_network()
-    net.train()
-    gen = torch.Generator().manual_seed(1)
-    clean = torch.rand(batch, int(m.params["bands"]), patch, patch, generator=gen)
-    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen)
+    m, net, noisy, clean = _setup(method, params, batch=batch, patch=patch, solve_iters=solve_iters, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         m.training_loss(net, noisy, clean).backward()
