@@ -410,3 +410,19 @@ def test_debias_undoes_the_elastic_net_shrinkage_of_a_tight_frame(debias):
         x = layer.reconstruct(z, y)
     expected = y if debias else y / (1.0 + shrink)
     torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("padding", [(0, 0, 0), (1, 2, 2)])
+def test_gradient_free_3d_synthesis_equals_the_transposed_convolution(padding):
+    """The grouped form used without a graph is the same operator as the one trained through."""
+    from methods.decsc.layers import synthesise_3d
+
+    torch.manual_seed(0)
+    dic = torch.nn.ConvTranspose3d(6, 1, (3, 5, 5), padding=padding, bias=False)
+    codes = torch.randn(2, 6, 7, 12, 11)
+    with torch.no_grad():
+        fast = synthesise_3d(dic, codes)
+    trained = synthesise_3d(dic, codes)
+    assert trained.requires_grad and not fast.requires_grad
+    assert fast.shape == trained.shape == dic(codes)[:, 0].shape
+    torch.testing.assert_close(fast, trained.detach(), rtol=1e-5, atol=1e-6)

@@ -161,6 +161,21 @@ class DetailEnhancement(nn.Module):
         return h
 
 
+def synthesise_3d(dictionary: nn.ConvTranspose3d, codes: torch.Tensor) -> torch.Tensor:
+    """A one-output 3-D dictionary applied to (N, J, B, H, W) codes, as an (N, B', H', W') cube.
+
+    Without a graph it runs as J single-atom (grouped) convolutions with the flipped kernels, summed over
+    atoms: the same operator as the transposed convolution and, channels-last, about 6 times faster on CPU
+    (96 atoms of 3 x 9 x 9 on 29 x 56 x 56 codes: 0.11 s against 0.63 s on one thread). With a graph the
+    transposed convolution stays: the grouped form's backward is the slower one.
+    """
+    if torch.is_grad_enabled() and (codes.requires_grad or dictionary.weight.requires_grad):
+        return dictionary(_channels_last(codes))[:, 0]
+    padding = tuple(k - 1 - p for k, p in zip(dictionary.kernel_size, dictionary.padding))
+    kernel = dictionary.weight.flip((2, 3, 4))
+    return F.conv3d(_channels_last(codes), kernel, padding=padding, groups=codes.shape[1]).sum(dim=1)
+
+
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """3-D convolutions (and above all their backward) run several times faster channels-last on CPU."""
     return x.contiguous(memory_format=torch.channels_last_3d)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.decsc.layers import DifferenceConv3d
+from methods.decsc.layers import DifferenceConv3d, synthesise_3d
 from methods.decsc.vmamba import VMambaProx
 
 
@@ -134,17 +134,17 @@ class MambaDECSCLayer(nn.Module):
         if y.shape[1] != self.bands:
             raise ValueError(f"MambaDECSCLayer: built for {self.bands} bands, got {y.shape[1]}")
         s, hcodes = self.unpack(z, y)
-        lsu = self.D_syn(hcodes)[:, 0]
+        lsu = synthesise_3d(self.D_syn, hcodes)
         s = self.prox_s(self.thr_s(s - self.K_enc(self.K_dec(s) - (y - lsu))))
         gic = self.K_syn(s)
-        residual = self.D_dec(hcodes)[:, 0] - (y - gic)
+        residual = synthesise_3d(self.D_dec, hcodes) - (y - gic)
         hcodes = self.prox_h(self.thr_h(hcodes - self.D_enc(residual[:, None])))
         return self.pack(s, hcodes.contiguous())
 
     def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """X = K_syn S* + D_syn H*."""
         s, hcodes = self.unpack(z, y)
-        return self.K_syn(s) + self.D_syn(hcodes)[:, 0]
+        return self.K_syn(s) + synthesise_3d(self.D_syn, hcodes)
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.decsc.layers import DetailEnhancement, SoftThreshold, SwinProx
+from methods.decsc.layers import DetailEnhancement, SoftThreshold, SwinProx, synthesise_3d
 
 
 class DECSCLayer(nn.Module):
@@ -106,23 +106,12 @@ class DECSCLayer(nn.Module):
         """Flatten S and H; H is stored atoms-last, so its (N, J, B, H, W) view is channels-last."""
         return torch.cat([s.flatten(1), hcodes.permute(0, 2, 3, 4, 1).flatten(1)], dim=1)
 
-    def synth_lsu(self, hcodes: torch.Tensor) -> torch.Tensor:
-        """U = D * H as an (N, B, H, W) cube.
-
-        Without a graph it runs as J single-atom (grouped) convolutions summed over atoms, which is the
-        same operator and several times faster on CPU than the transposed convolution used for training.
-        """
-        if torch.is_grad_enabled() and (hcodes.requires_grad or self.D.weight.requires_grad):
-            return self.D(hcodes)[:, 0]
-        w = self.D.weight.flip((2, 3, 4))
-        return F.conv3d(hcodes, w, padding=self.D.padding, groups=self.lsu_atoms).sum(dim=1)
-
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """f(z, y): Eq. (20) on the packed state."""
         if y.shape[1] != self.bands:
             raise ValueError(f"DECSCLayer: built for {self.bands} bands, got {y.shape[1]}")
         s, hcodes = self.unpack(z, y)
-        u = self.synth_lsu(hcodes)
+        u = synthesise_3d(self.D, hcodes)
         s = self.net1(self.soft1(s + self.W_K(y - self.K(s) - u)))
         hcodes = self.net2(self.soft2(hcodes + self.W_D((y - self.K(s) - u)[:, None])))
         return self.pack(s, hcodes)
@@ -135,7 +124,7 @@ class DECSCLayer(nn.Module):
         unbiased for a tight-frame dictionary pair while the iteration keeps its contraction.
         """
         s, hcodes = self.unpack(z, y)
-        x = self.K(s) + self.synth_lsu(hcodes)
+        x = self.K(s) + synthesise_3d(self.D, hcodes)
         return x * self.out_scale if self.out_scale != 1.0 else x
 
 
