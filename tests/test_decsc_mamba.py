@@ -136,3 +136,37 @@ def test_import_refuses_a_file_that_is_not_released_weights(tmp_path, capsys):
     assert "not a released DECSC checkpoint" in capsys.readouterr().err
     assert main(["import-weights", "decsc.mamba", str(tmp_path / "missing.pth"), "--out", str(out)]) == 2
     assert main(["import-weights", "noisy", str(src), "--out", str(out)]) == 2
+
+
+def test_contraction_options_of_the_released_layout():
+    """shrink contracts the codes, debias scales the synthesis back, step control caps the encoders' gains."""
+    from methods.decsc.mamba_layer import MambaDECSCLayer
+
+    torch.manual_seed(0)
+    small = {"bands": 5, "gic_atoms": 4, "gic_kernel": 3, "lsu_atoms": 3, "lsu_kernel": (3, 3), "stages": 1,
+             "d_state": 2, "mlp_ratio": 1.0, "drop_path": 0.0}
+    plain = MambaDECSCLayer(**small)
+    shrunk = MambaDECSCLayer(**small, shrink=0.5, debias=True)
+    shrunk.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 4, 6, 6)
+    assert torch.allclose(shrunk.thr_s(x), plain.thr_s(x) / 1.5)
+    y = torch.rand(1, 5, 8, 8)
+    z = torch.randn(1, plain.state_size(y))
+    with torch.no_grad():
+        assert torch.allclose(shrunk.reconstruct(z, y), 1.5 * plain.reconstruct(z, y), rtol=1e-5, atol=1e-6)
+        plain.K_enc.weight.mul_(500.0)
+        synth = plain.reconstruct(z, y)
+    before = plain.control_steps(1.0)
+    after = plain.control_steps(1.0)
+    assert before["gic"] > 1.0 and after["gic"] == pytest.approx(1.0, rel=1e-3) and after["lsu"] <= 1.0 + 1e-3
+    with torch.no_grad():
+        assert torch.equal(plain.reconstruct(z, y), synth)
+    with pytest.raises(ValueError, match="shrink"):
+        MambaDECSCLayer(**small, shrink=-0.1)
+
+
+def test_mamba_configuration_takes_the_training_recipe():
+    m = methods.create("decsc.mamba.small", shrink=0.7, debias=True, jac_weight=10.0, step_control=1.0)
+    net = m.build_network()
+    assert net.layer.out_scale == pytest.approx(1.7) and net.jac_weight == 10.0
+    assert m.arch()["shrink"] == 0.7 and "jac_weight" not in m.arch()

@@ -26,18 +26,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.decsc.layers import DifferenceConv3d, synthesise_3d
+from methods.decsc.network import power_gain
 from methods.decsc.vmamba import VMambaProx
 
 
 class RawThreshold(nn.Module):
-    """Soft threshold with a learned per-channel value used as stored: relu(x - t) - relu(-x - t)."""
+    """Soft threshold with a learned per-channel value used as stored: relu(x - t) - relu(-x - t).
 
-    def __init__(self, channels: int, *, init: float = 0.01, dims: int = 2) -> None:
+    ``shrink`` = eps > 0 divides the output by 1 + eps, the elastic-net prox of `SoftThreshold` (not in the
+    released model, whose value is 0): it makes the iteration contract so that the equilibrium exists.
+    """
+
+    def __init__(self, channels: int, *, init: float = 0.01, dims: int = 2, shrink: float = 0.0) -> None:
         super().__init__()
+        if shrink < 0:
+            raise ValueError(f"RawThreshold: shrink must be >= 0, got {shrink}")
+        self.shrink = float(shrink)
         self.theta = nn.Parameter(torch.full((1, channels) + (1,) * dims, float(init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x - self.theta) - F.relu(-x - self.theta)
+        out = F.relu(x - self.theta) - F.relu(-x - self.theta)
+        return out / (1.0 + self.shrink) if self.shrink else out
 
 
 class FiveBiasDConv(DifferenceConv3d):
@@ -75,13 +84,17 @@ class MambaDECSCLayer(nn.Module):
     ``K_dec, K_enc, K_syn`` are the decoder, encoder and synthesis copies of the 2-D dictionary (M atoms
     of k x k per band), ``D_dec, D_enc, D_syn`` those of the 3-D dictionary (J atoms of kb x k x k).
     All six start as the same Kaiming-normal (fan-out) draw divided by sqrt(1000), as released.
+    ``shrink`` and ``debias`` are the contraction options of `methods.decsc.network.DECSCLayer` (both off
+    in the released model); `control_steps` caps the gains of the two gradient steps as there.
     """
 
     def __init__(self, *, bands: int, gic_atoms: int = 192, gic_kernel: int = 9, lsu_atoms: int = 96,
                  lsu_kernel: tuple[int, int] = (3, 9), threshold: float = 0.01, stages: int = 4,
                  d_state: int = 16, ssm_ratio: float = 2.0, mlp_ratio: float = 4.0, drop_path: float = 0.5,
-                 attention_reduction: float = 0.5, scan: str = "auto") -> None:
+                 attention_reduction: float = 0.5, scan: str = "auto", shrink: float = 0.0,
+                 debias: bool = False) -> None:
         super().__init__()
+        self.out_scale = 1.0 + shrink if debias else 1.0
         kb, ks = lsu_kernel
         self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
         self.gic_kernel, self.lsu_kernel = gic_kernel, (kb, ks)
@@ -97,11 +110,28 @@ class MambaDECSCLayer(nn.Module):
                 copies[0].weight.div_(math.sqrt(1000.0))
                 for other in copies[1:]:
                     other.weight.copy_(copies[0].weight)
-        self.thr_s = RawThreshold(gic_atoms, init=threshold, dims=2)
-        self.thr_h = RawThreshold(lsu_atoms, init=threshold, dims=3)
+        self.thr_s = RawThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
+        self.thr_h = RawThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink)
         self.prox_s = VMambaProx(gic_atoms, stages=stages, d_state=d_state, ssm_ratio=ssm_ratio,
                                  mlp_ratio=mlp_ratio, drop_path=drop_path, scan=scan)
         self.prox_h = GatedDetailEnhancement(lsu_atoms, reduction=attention_reduction)
+
+    @torch.no_grad()
+    def control_steps(self, bound: float = 1.0, probe: int = 16) -> dict[str, float]:
+        """Rescale each encoder so that its gradient step's gain ||enc dec|| stays at or below ``bound``.
+
+        Only the encoders change, so the synthesis copies (and the reconstruction) do not. Returns the gains
+        found before rescaling (power iteration on ``probe`` x ``probe`` codes).
+        """
+        kb = self.lsu_kernel[0]
+        pairs = (("gic", self.K_dec, self.K_enc, (1, self.gic_atoms, probe, probe)),
+                 ("lsu", self.D_dec, self.D_enc, (1, self.lsu_atoms, max(self.bands - kb + 1, 1), probe, probe)))
+        gains = {}
+        for name, dec, enc, shape in pairs:
+            gains[name] = power_gain(lambda v: enc(dec(v)), shape)
+            if gains[name] > bound:
+                enc.weight.mul_(bound / gains[name])
+        return gains
 
     def code_shapes(self, y: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Shapes (without batch) of S and of the 3-D codes for an (N, B, H, W) input."""
@@ -142,9 +172,10 @@ class MambaDECSCLayer(nn.Module):
         return self.pack(s, hcodes.contiguous())
 
     def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """X = K_syn S* + D_syn H*."""
+        """X = K_syn S* + D_syn H*, times 1 + ``shrink`` with ``debias``."""
         s, hcodes = self.unpack(z, y)
-        return self.K_syn(s) + synthesise_3d(self.D_syn, hcodes)
+        x = self.K_syn(s) + synthesise_3d(self.D_syn, hcodes)
+        return x * self.out_scale if self.out_scale != 1.0 else x
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,8 @@ class DECSCMamba(DECSC):
         "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 20, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "relative_lam": False, "warm_start": True, "post_plain": True,
         "phantom_steps": 5,
-        "tau": 0.9, "fail_bound": 1.0,
+        "tau": 0.9, "fail_bound": 1.0, "shrink": 0.0, "debias": False, "jac_weight": 0.0, "jac_freq": 1,
+        "step_control": None,
     }
     inference_params: ClassVar[frozenset[str]] = DECSC.inference_params | frozenset(
         {"scan", "unroll", "relative_lam", "warm_start", "post_plain"})
@@ -95,13 +96,15 @@ class DECSCMamba(DECSC):
                                 lsu_kernel=tuple(int(v) for v in p["lsu_kernel"]), threshold=float(p["threshold"]),
                                 stages=int(p["stages"]), d_state=int(p["d_state"]), ssm_ratio=float(p["ssm_ratio"]),
                                 mlp_ratio=float(p["mlp_ratio"]), drop_path=float(p["drop_path"]),
-                                attention_reduction=float(p["attention_reduction"]), scan=str(p["scan"]))
+                                attention_reduction=float(p["attention_reduction"]), scan=str(p["scan"]),
+                                shrink=float(p["shrink"]), debias=bool(p["debias"]))
         return ReleasedDEQ(layer, unroll=int(p["unroll"]), relative_lam=bool(p["relative_lam"]),
                            warm_start=bool(p["warm_start"]), post_plain=bool(p["post_plain"]),
                            solver=str(p["solver"]), gradient=str(p["gradient"]), max_iter=int(p["max_iter"]),
                            train_max_iter=int(p["train_max_iter"]), tol=float(p["tol"]), memory=int(p["memory"]),
                            beta=float(p["beta"]), lam=float(p["lam"]), phantom_steps=int(p["phantom_steps"]),
-                           tau=float(p["tau"]), fail_bound=float(p["fail_bound"]))
+                           tau=float(p["tau"]), fail_bound=float(p["fail_bound"]),
+                           jac_weight=float(p["jac_weight"]), jac_freq=int(p["jac_freq"]))
 
     def convert_foreign(self, blob: Any, source: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """A released checkpoint (`methods.decsc.importer`) in this network's names."""

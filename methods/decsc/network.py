@@ -11,6 +11,7 @@ Section III (Eqs. 3-4, 9, 20-21).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,7 @@ class DECSCLayer(nn.Module):
         pairs = (("gic", self.K, self.W_K, (1, self.gic_atoms, probe, probe)),
                  ("lsu", self.D, self.W_D, (1, self.lsu_atoms, self.bands, probe, probe)))
         for name, dic, adj, shape in pairs:
-            gain = _gain(lambda v: adj(dic(v)), shape)
+            gain = power_gain(lambda v: adj(dic(v)), shape)
             gains[name] = gain
             if gain > bound:
                 adj.parametrizations.weight.original.mul_(bound / gain)
@@ -150,7 +151,7 @@ def _equalise(conv: nn.Module) -> None:
     parametrize.register_parametrization(conv, "weight", _Scaled(rms if rms > 0 else 1.0))
 
 
-def _gain(op, shape: tuple[int, ...], iters: int = 20) -> float:
+def power_gain(op: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...], iters: int = 20) -> float:
     """Largest |eigenvalue| estimate of the (not necessarily symmetric) linear map ``op`` by power iteration."""
     v = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     gain = 0.0
