@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.decsc.layers import DifferenceConv3d, synthesise_3d
-from methods.decsc.network import power_gain
+from methods.decsc.network import operator_norm, power_gain
 from methods.decsc.vmamba import VMambaProx
 
 
@@ -84,15 +84,17 @@ class MambaDECSCLayer(nn.Module):
     ``K_dec, K_enc, K_syn`` are the decoder, encoder and synthesis copies of the 2-D dictionary (M atoms
     of k x k per band), ``D_dec, D_enc, D_syn`` those of the 3-D dictionary (J atoms of kb x k x k).
     All six start as the same Kaiming-normal (fan-out) draw divided by sqrt(1000), as released.
-    ``shrink`` and ``debias`` are the contraction options of `methods.decsc.network.DECSCLayer` (both off
-    in the released model); `control_steps` caps the gains of the two gradient steps as there.
+    ``dict_norm``, ``shrink`` and ``debias`` are the options of `methods.decsc.network.DECSCLayer` for short
+    contractive training (all off in the released model): ``dict_norm`` rescales each dictionary's copies
+    to that operator norm, so the first gradient steps are well-stepped. `control_steps` caps the gains of
+    the two gradient steps as there.
     """
 
     def __init__(self, *, bands: int, gic_atoms: int = 192, gic_kernel: int = 9, lsu_atoms: int = 96,
                  lsu_kernel: tuple[int, int] = (3, 9), threshold: float = 0.01, stages: int = 4,
                  d_state: int = 16, ssm_ratio: float = 2.0, mlp_ratio: float = 4.0, drop_path: float = 0.5,
                  attention_reduction: float = 0.5, scan: str = "auto", shrink: float = 0.0,
-                 debias: bool = False) -> None:
+                 debias: bool = False, dict_norm: float | None = None) -> None:
         super().__init__()
         self.out_scale = 1.0 + shrink if debias else 1.0
         kb, ks = lsu_kernel
@@ -110,6 +112,13 @@ class MambaDECSCLayer(nn.Module):
                 copies[0].weight.div_(math.sqrt(1000.0))
                 for other in copies[1:]:
                     other.weight.copy_(copies[0].weight)
+            if dict_norm is not None:
+                probes = ((self.K_enc, (1, bands, 16, 16)), (self.D_enc, (1, 1, bands, 16, 16)))
+                for copies, (enc, probe) in zip(((self.K_dec, self.K_enc, self.K_syn),
+                                                 (self.D_dec, self.D_enc, self.D_syn)), probes):
+                    factor = dict_norm / operator_norm(enc, probe)
+                    for conv in copies:
+                        conv.weight.mul_(factor)
         self.thr_s = RawThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
         self.thr_h = RawThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink)
         self.prox_s = VMambaProx(gic_atoms, stages=stages, d_state=d_state, ssm_ratio=ssm_ratio,

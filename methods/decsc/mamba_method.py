@@ -82,7 +82,7 @@ class DECSCMamba(DECSC):
         "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 20, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "relative_lam": False, "warm_start": True, "post_plain": True,
         "phantom_steps": 5,
-        "tau": 0.9, "fail_bound": 1.0, "shrink": 0.0, "debias": False, "jac_weight": 0.0, "jac_freq": 1,
+        "tau": 0.9, "fail_bound": 1.0, "shrink": 0.0, "debias": False, "dict_norm": None, "jac_weight": 0.0, "jac_freq": 1,
         "step_control": None,
     }
     inference_params: ClassVar[frozenset[str]] = DECSC.inference_params | frozenset(
@@ -97,7 +97,8 @@ class DECSCMamba(DECSC):
                                 stages=int(p["stages"]), d_state=int(p["d_state"]), ssm_ratio=float(p["ssm_ratio"]),
                                 mlp_ratio=float(p["mlp_ratio"]), drop_path=float(p["drop_path"]),
                                 attention_reduction=float(p["attention_reduction"]), scan=str(p["scan"]),
-                                shrink=float(p["shrink"]), debias=bool(p["debias"]))
+                                shrink=float(p["shrink"]), debias=bool(p["debias"]),
+                                dict_norm=None if p["dict_norm"] is None else float(p["dict_norm"]))
         return ReleasedDEQ(layer, unroll=int(p["unroll"]), relative_lam=bool(p["relative_lam"]),
                            warm_start=bool(p["warm_start"]), post_plain=bool(p["post_plain"]),
                            solver=str(p["solver"]), gradient=str(p["gradient"]), max_iter=int(p["max_iter"]),

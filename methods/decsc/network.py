@@ -57,7 +57,7 @@ class DECSCLayer(nn.Module):
             if dict_norm is not None:
                 probes = ((self.K, self.W_K, (1, bands, 16, 16)), (self.D, self.W_D, (1, 1, bands, 16, 16)))
                 for dic, adj, probe in probes:
-                    factor = dict_norm / _operator_norm(adj, probe)
+                    factor = dict_norm / operator_norm(adj, probe)
                     adj.weight.mul_(factor)
                     dic.weight.mul_(factor)
         for conv in (self.K, self.W_K, self.D, self.W_D):
@@ -163,7 +163,7 @@ def power_gain(op: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...
     return gain
 
 
-def _operator_norm(op: nn.Module, shape: tuple[int, ...], iters: int = 30) -> float:
+def operator_norm(op: nn.Module, shape: tuple[int, ...], iters: int = 30) -> float:
     """Largest singular value of a linear convolution ``op`` on inputs of ``shape`` (power iteration)."""
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     sigma = 0.0
