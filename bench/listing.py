@@ -61,17 +61,18 @@ def _method_rows() -> tuple[list[str], list[list[str]]]:
 
 
 def _variant(entry: Any, entries: list[Any]) -> str:
-    """The preset of ``entry`` as "<sibling> with k=v" when it extends the preset of a sibling of the same class
-    (another class, such as ``decsc.mamba`` next to ``decsc``, is another network, not a preset), else its own
-    settings."""
+    """The preset of ``entry`` as "<sibling> with k=v" when it extends (or overrides part of) the preset of a
+    sibling of the same class (another class, such as ``decsc.mamba`` next to ``decsc``, is another network,
+    not a preset), else its own settings. The sibling sharing most settings is named; the settings it lacks
+    come first, then those that differ."""
     family = entry.name.split(".")[0]
     mine = entry.defaults
     bases = [e for e in entries if e is not entry and e.name.split(".")[0] == family and e.obj is entry.obj
-             and len(e.defaults) < len(mine)
-             and all(k in mine and mine[k] == v for k, v in e.defaults.items())]
+             and len(e.defaults) < len(mine) and all(k in mine for k in e.defaults)]
     if bases:
-        base = max(bases, key=lambda e: len(e.defaults))
+        base = max(bases, key=lambda e: (sum(mine[k] == v for k, v in e.defaults.items()), -len(e.name)))
         diff = {k: v for k, v in mine.items() if k not in base.defaults}
+        diff.update((k, v) for k, v in mine.items() if k in base.defaults and base.defaults[k] != v)
         return f"{base.name} with " + ", ".join(f"{k}={v}" for k, v in diff.items())
     return ", ".join(f"{k}={v}" for k, v in mine.items()) or "defaults"
 
