@@ -159,7 +159,7 @@ def test_list_methods_fits_the_width_and_tells_variants_apart(width: int) -> Non
     decsc = {r.split()[0]: {c: r[a:b].strip() for c, (a, b) in zip(cols, spans)} for r in rows if r.startswith("decsc")}
     assert len(decsc) >= 5 and len({(r["variant"], r["size"]) for r in decsc.values()}) == len(decsc), "variants read the same"
     assert decsc["decsc.small"]["weights"] == "shipped" and decsc["decsc.noswin"]["weights"] == "shipped"
-    assert decsc["decsc.mamba.small"]["weights"] == "none"
+    assert decsc["decsc.mamba.small"]["weights"] == "shipped"
     assert decsc["decsc.noswin"]["variant"].startswith("decsc.small with swin=False")
     assert not any(r["variant"].startswith("decsc.mamba ") for n, r in decsc.items() if "mamba" not in n)
     assert decsc["decsc"]["size"] == "4.04M"
