@@ -250,9 +250,10 @@ def test_unknown_solver_or_gradient_is_usage_error(param, value):
         methods.create("decsc.small", **{param: value}).build_network()
 
 
-def test_shipped_small_checkpoint_denoises():
-    if not (CHECKPOINT_DIR / "decsc.small.pt").is_file():
-        pytest.skip("decsc.small checkpoint not shipped")
+@pytest.mark.parametrize("name", ["decsc.small", "decsc.mamba.small"])
+def test_shipped_small_checkpoint_denoises(name):
+    if not (CHECKPOINT_DIR / f"{name}.pt").is_file():
+        pytest.skip(f"{name} checkpoint not shipped")
     import noise
 
     rng = np.random.default_rng(0)
@@ -260,7 +261,7 @@ def test_shipped_small_checkpoint_denoises():
     clean = np.stack([0.3 + 0.3 * np.sin(3 * xx + b / 10) * np.cos(2 * yy) for b in range(31)], -1)
     clean = clean.astype(np.float32)
     noisy = noise.create("noniid-55")(clean, rng)
-    m = methods.create("decsc.small")
+    m = methods.create(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         out = m.denoise(noisy, device="cpu")
