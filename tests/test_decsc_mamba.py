@@ -168,7 +168,8 @@ def test_contraction_options_of_the_released_layout():
     normed = MambaDECSCLayer(**small, dict_norm=0.7)
     assert operator_norm(normed.K_enc, (1, 5, 16, 16)) == pytest.approx(0.7, rel=1e-3)
     assert operator_norm(normed.D_enc, (1, 1, 5, 16, 16)) == pytest.approx(0.7, rel=1e-3)
-    assert torch.equal(normed.K_dec.weight, normed.K_syn.weight) and torch.equal(normed.D_enc.weight, normed.D_syn.weight)
+    assert torch.equal(normed.K_dec.weight, normed.K_syn.weight)
+    assert torch.equal(normed.D_enc.weight, normed.D_syn.weight)
 
 
 def test_mamba_configuration_takes_the_training_recipe():

@@ -85,8 +85,8 @@ class DECSCMamba(DECSC):
         "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 20, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "relative_lam": False, "warm_start": True, "post_plain": True,
         "phantom_steps": 5,
-        "tau": 0.9, "fail_bound": 1.0, "shrink": 0.0, "debias": False, "dict_norm": None, "jac_weight": 0.0, "jac_freq": 1,
-        "step_control": None,
+        "tau": 0.9, "fail_bound": 1.0, "shrink": 0.0, "debias": False, "dict_norm": None, "jac_weight": 0.0,
+        "jac_freq": 1, "step_control": None,
     }
     inference_params: ClassVar[frozenset[str]] = DECSC.inference_params | frozenset(
         {"scan", "unroll", "relative_lam", "warm_start", "post_plain"})
