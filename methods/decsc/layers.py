@@ -111,7 +111,7 @@ class DifferenceConv3d(nn.Module):
         return k
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv3d(_channels_last(x), self.kernel(), self.bias, padding=1)
+        return F.conv3d(channels_last(x), self.kernel(), self.bias, padding=1)
 
 
 def _operator_kernel(name: str, w: torch.Tensor) -> torch.Tensor:
@@ -157,7 +157,7 @@ class DetailEnhancement(nn.Module):
         if self.dconv is not None:
             h = h + self.dconv(h)
         if self.att is not None:
-            h = h + h * torch.tanh(self.att(_channels_last(h)))
+            h = h + h * torch.tanh(self.att(channels_last(h)))
         return h
 
 
@@ -170,12 +170,12 @@ def synthesise_3d(dictionary: nn.ConvTranspose3d, codes: torch.Tensor) -> torch.
     transposed convolution stays: the grouped form's backward is the slower one.
     """
     if torch.is_grad_enabled() and (codes.requires_grad or dictionary.weight.requires_grad):
-        return dictionary(_channels_last(codes))[:, 0]
+        return dictionary(channels_last(codes))[:, 0]
     padding = tuple(k - 1 - p for k, p in zip(dictionary.kernel_size, dictionary.padding))
     kernel = dictionary.weight.flip((2, 3, 4))
-    return F.conv3d(_channels_last(codes), kernel, padding=padding, groups=codes.shape[1]).sum(dim=1)
+    return F.conv3d(channels_last(codes), kernel, padding=padding, groups=codes.shape[1]).sum(dim=1)
 
 
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
+def channels_last(x: torch.Tensor) -> torch.Tensor:
     """3-D convolutions (and above all their backward) run several times faster channels-last on CPU."""
     return x.contiguous(memory_format=torch.channels_last_3d)

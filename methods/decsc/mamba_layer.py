@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.decsc.layers import DifferenceConv3d, synthesise_3d
-from methods.decsc.network import operator_norm, power_gain
+from methods.decsc.layers import DifferenceConv3d, channels_last, synthesise_3d
+from methods.decsc.network import power_gain, scale_to_norm
 from methods.decsc.vmamba import VMambaProx
 
 
@@ -59,7 +59,7 @@ class FiveBiasDConv(DifferenceConv3d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = torch.stack(list(self.biases.values())).sum(0)
-        return F.conv3d(_channels_last(x), self.kernel(), bias, padding=1)
+        return F.conv3d(channels_last(x), self.kernel(), bias, padding=1)
 
 
 class GatedDetailEnhancement(nn.Module):
@@ -74,7 +74,7 @@ class GatedDetailEnhancement(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = h + F.relu(self.dconv(h))
-        gate = torch.sigmoid(self.expand(F.relu(self.reduce(_channels_last(h)))))
+        gate = torch.sigmoid(self.expand(F.relu(self.reduce(channels_last(h)))))
         return h * gate
 
 
@@ -113,12 +113,8 @@ class MambaDECSCLayer(nn.Module):
                 for other in copies[1:]:
                     other.weight.copy_(copies[0].weight)
             if dict_norm is not None:
-                probes = ((self.K_enc, (1, bands, 16, 16)), (self.D_enc, (1, 1, bands, 16, 16)))
-                for copies, (enc, probe) in zip(((self.K_dec, self.K_enc, self.K_syn),
-                                                 (self.D_dec, self.D_enc, self.D_syn)), probes):
-                    factor = dict_norm / operator_norm(enc, probe)
-                    for conv in copies:
-                        conv.weight.mul_(factor)
+                scale_to_norm((self.K_enc, self.K_dec, self.K_syn), (1, bands, 16, 16), dict_norm)
+                scale_to_norm((self.D_enc, self.D_dec, self.D_syn), (1, 1, bands, 16, 16), dict_norm)
         self.thr_s = RawThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
         self.thr_h = RawThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink)
         self.prox_s = VMambaProx(gic_atoms, stages=stages, d_state=d_state, ssm_ratio=ssm_ratio,
@@ -185,9 +181,4 @@ class MambaDECSCLayer(nn.Module):
         s, hcodes = self.unpack(z, y)
         x = self.K_syn(s) + synthesise_3d(self.D_syn, hcodes)
         return x * self.out_scale if self.out_scale != 1.0 else x
-
-
-def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    """3-D convolutions run several times faster channels-last on CPU."""
-    return x.contiguous(memory_format=torch.channels_last_3d)
 

@@ -55,11 +55,8 @@ class DECSCLayer(nn.Module):
                 adj.weight.mul_(dict_scale)
                 dic.weight.copy_(adj.weight)
             if dict_norm is not None:
-                probes = ((self.K, self.W_K, (1, bands, 16, 16)), (self.D, self.W_D, (1, 1, bands, 16, 16)))
-                for dic, adj, probe in probes:
-                    factor = dict_norm / operator_norm(adj, probe)
-                    adj.weight.mul_(factor)
-                    dic.weight.mul_(factor)
+                scale_to_norm((self.W_K, self.K), (1, bands, 16, 16), dict_norm)
+                scale_to_norm((self.W_D, self.D), (1, 1, bands, 16, 16), dict_norm)
         for conv in (self.K, self.W_K, self.D, self.W_D):
             _equalise(conv)
         self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
@@ -161,6 +158,15 @@ def power_gain(op: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...
         gain = float(w.norm())
         v = w
     return gain
+
+
+@torch.no_grad()
+def scale_to_norm(copies: tuple[nn.Module, ...], shape: tuple[int, ...], norm: float) -> None:
+    """Scale every copy of one dictionary by the factor that gives the first (an analysis convolution on
+    inputs of ``shape``) the operator norm ``norm``, so the copies stay equal to one another."""
+    factor = norm / operator_norm(copies[0], shape)
+    for conv in copies:
+        conv.weight.mul_(factor)
 
 
 def operator_norm(op: nn.Module, shape: tuple[int, ...], iters: int = 30) -> float:
