@@ -427,3 +427,56 @@ def test_gradient_free_3d_synthesis_equals_the_transposed_convolution(padding):
     assert trained.requires_grad and not fast.requires_grad
     assert fast.shape == trained.shape == dic(codes)[:, 0].shape
     torch.testing.assert_close(fast, trained.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_band_sigma_estimates_each_band_of_gaussian_noise():
+    """The torch MAD rule recovers per-band sigmas on a flat cube, as the numpy estimator does."""
+    from bench.estimate import estimate_sigma
+    from methods.decsc.layers import band_sigma
+
+    sigmas = torch.tensor([0.01, 0.05, 0.2])
+    noisy = 0.5 + sigmas[None, :, None, None] * torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    est = band_sigma(noisy)
+    assert est.shape == (2, 3, 1, 1)
+    torch.testing.assert_close(est[..., 0, 0], sigmas.expand(2, 3), rtol=0.1, atol=0)
+    ref = estimate_sigma(noisy[0].permute(1, 2, 0).numpy().astype(np.float64))
+    np.testing.assert_allclose(est[0, :, 0, 0].numpy(), ref, rtol=0.1)
+
+
+def test_noise_gate_is_one_half_at_its_sigma_and_falls_with_the_noise():
+    from methods.decsc.layers import NoiseGate
+
+    gate = NoiseGate(sigma=0.05, power=4.0)
+    gen = torch.Generator().manual_seed(1)
+    w = [float(gate(0.5 + s * torch.randn(1, 1, 128, 128, generator=gen)).detach()) for s in (0.005, 0.05, 0.5)]
+    assert w[0] > 0.99 and abs(w[1] - 0.5) < 0.1 and w[2] < 0.01
+    with pytest.raises(ValueError, match="sigma and power"):
+        NoiseGate(sigma=0.0)
+
+
+def _plain_layer(**kw) -> DECSCLayer:
+    torch.manual_seed(0)
+    return DECSCLayer(bands=4, gic_atoms=6, gic_kernel=3, lsu_atoms=2, lsu_kernel=(3, 3), swin_blocks=1,
+                      swin_heads=2, shrink=0.7, debias=True, dict_norm=0.7, **kw)
+
+
+def test_polish_gate_blends_between_the_equilibrium_and_the_polished_reconstruction():
+    """Gate 0 gives Eq. (21) unchanged; gate 1 the reconstruction after the plain data steps, which is
+    closer to a noise-free input; only a polishing layer has the gate's weights."""
+    base, pol = _plain_layer(), _plain_layer(polish=2)
+    assert not any(k.startswith("gate.") for k in base.state_dict())
+    assert sorted(k for k in pol.state_dict() if k.startswith("gate.")) == ["gate.log_power", "gate.log_sigma"]
+    pol.load_state_dict({**base.state_dict(), **{k: v for k, v in pol.state_dict().items() if k.startswith("gate.")}})
+    y = torch.rand(1, 4, 12, 12, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        z = base.init_state(y)
+        for _ in range(30):
+            z = base(z, y)
+        eq = base.reconstruct(z, y)
+        pol.gate.log_sigma.fill_(-30.0)
+        torch.testing.assert_close(pol.reconstruct(z, y), eq)
+        pol.gate.log_sigma.fill_(30.0)
+        polished = pol.reconstruct(z, y)
+    assert (polished - y).norm() < 0.9 * (eq - y).norm()
+    with pytest.raises(ValueError, match="polish must be >= 0"):
+        _plain_layer(polish=-1)

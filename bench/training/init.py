@@ -11,21 +11,28 @@ from bench.weights import check_strict
 
 
 def load_init_weights(net: torch.nn.Module, weights: dict[str, torch.Tensor], src: Path, name: str,
-                      changes: dict[str, Any] | None) -> list[str] | None:
-    """Load ``--init`` weights. A configuration that switches a module off (an ablation fine-tuned from the
-    full model) drops that module's weights, and the dropped top-level names are returned for the manifest;
-    a weight the network needs but the checkpoint lacks, or one of another shape, is a one-line error."""
+                      changes: dict[str, Any] | None) -> tuple[list[str] | None, list[str] | None]:
+    """Load ``--init`` weights; returns the (dropped, added) outermost module names for the manifest.
+
+    A configuration that switches a module off (an ablation fine-tuned from the full model) drops that
+    module's weights; one that switches a module on (a new stage fine-tuned from a checkpoint without it)
+    starts that module from its initial values. Without a configuration change, and for every weight of
+    another shape, anything missing or extra is a one-line error.
+    """
     ours = net.state_dict()
     extra = sorted(set(weights) - set(ours)) if changes else []
+    added = sorted(set(ours) - set(weights)) if changes else []
     kept = {k: v for k, v in weights.items() if k not in extra}
+    kept.update({k: ours[k] for k in added})
     check_strict(kept, ours, f"--init {src.name}", f"{name} as configured "
                  f"(changed: {', '.join(changes or {}) or 'nothing'})")
     net.load_state_dict(kept)
-    return sorted({_dropped_module(k, weights, set(extra)) for k in extra}) or None
+    dropped = sorted({_outer_module(k, weights, set(extra)) for k in extra}) or None
+    return dropped, sorted({_outer_module(k, ours, set(added)) for k in added}) or None
 
 
-def _dropped_module(key: str, weights: dict[str, torch.Tensor], dropped: set[str]) -> str:
-    """The outermost module above ``key`` whose weights were all dropped (e.g. ``layer.net2.att``)."""
+def _outer_module(key: str, weights: dict[str, torch.Tensor], dropped: set[str]) -> str:
+    """The outermost module above ``key`` whose weights are all in ``dropped`` (e.g. ``layer.net2.att``)."""
     parts = key.split(".")
     for n in range(1, len(parts)):
         prefix = ".".join(parts[:n]) + "."

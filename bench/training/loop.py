@@ -238,7 +238,8 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
         src = model.checkpoint_path() if init == "default" else resolve_checkpoint(init, what="--init: checkpoint")
         weights, manifest = load_checkpoint(src)
         cfg["init_changes"] = model.check_manifest(manifest, src, arch_may_differ=True) or None
-        cfg["init_dropped"] = load_init_weights(net, weights, src, model.name, cfg["init_changes"])
+        cfg["init_dropped"], cfg["init_added"] = load_init_weights(net, weights, src, model.name,
+                                                                   cfg["init_changes"])
         cfg["init_budget"] = _recorded_budget(manifest)
     net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
@@ -318,7 +319,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "budget": _budget(cfg, best, log, dev),
             "best_epoch": best["epoch"], "best_val_psnr": round(float(best["psnr"]), 4), "seed": cfg["seed"],
             "parameters": n_params, "init": cfg["init"], "init_changes": cfg.get("init_changes"),
-            "init_dropped": cfg.get("init_dropped"),
+            "init_dropped": cfg.get("init_dropped"), "init_added": cfg.get("init_added"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
                                               "val_images", "val_crop", "min_converged")},

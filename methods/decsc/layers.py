@@ -7,6 +7,7 @@ Section III-C (Eqs. 10, 22-24, Fig. 3).
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,44 @@ class SoftThreshold(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.sign(x) * F.relu(x.abs() - self.scale * self.theta.abs())
         return out / (1.0 + self.shrink) if self.shrink else out
+
+
+class NoiseGate(nn.Module):
+    """Per-band weight w = 1 / (1 + (sigma_b / sigma_0)^p) from the band's estimated noise level sigma_b.
+
+    A Wiener-like rule between a biased, clean estimate (w = 0) and a less biased, noisier one (w = 1):
+    sigma_0 (the level where both count equally) and the sharpness p are learned, stored as logarithms
+    so that they stay positive. The noise level comes from `band_sigma`, without a gradient.
+    """
+
+    def __init__(self, *, sigma: float = 0.055, power: float = 4.0) -> None:
+        super().__init__()
+        if sigma <= 0 or power <= 0:
+            raise ValueError(f"NoiseGate: sigma and power must be > 0, got {sigma}, {power}")
+        self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma)))
+        self.log_power = nn.Parameter(torch.tensor(math.log(power)))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """(N, B, 1, 1) weights for an (N, B, H, W) input."""
+        log_sigma = band_sigma(y).clamp_min(1e-6).log()
+        return torch.sigmoid(self.log_power.exp() * (self.log_sigma - log_sigma))
+
+
+def band_sigma(y: torch.Tensor) -> torch.Tensor:
+    """Per-band Gaussian noise level of (N, B, H, W) cubes, (N, B, 1, 1), by the wavelet MAD rule.
+
+    The finest diagonal Haar coefficients of non-overlapping 2 x 2 blocks are dominated by noise, and
+    median(|d|) / 0.6745 estimates its sigma (Donoho and Johnstone, Biometrika 1994). This is the rule of
+    `bench.estimate.estimate_sigma` with the Haar instead of the Daubechies-2 wavelet, in torch so that it
+    runs inside the network on any device; no gradient flows through it.
+    """
+    with torch.no_grad():
+        h, w = (y.shape[-2] // 2) * 2, (y.shape[-1] // 2) * 2
+        if h == 0 or w == 0:
+            return y.new_zeros(y.shape[0], y.shape[1], 1, 1)
+        x = y[..., :h, :w]
+        d = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
+        return (d.abs().flatten(2).median(dim=2).values / 0.6745)[..., None, None]
 
 
 class SwinProx(nn.Module):

@@ -53,7 +53,8 @@ class DECSC(TrainableMethod):
         "gic_atoms": 192, "gic_kernel": 9, "lsu_atoms": 96, "lsu_kernel": [3, 9],
         "swin_blocks": 4, "swin_heads": 6, "window": 4, "mlp_ratio": 4.0,
         "swin": True, "dconv": True, "attention": True, "dict_norm": None, "shrink": 0.0, "swin_eps": 1e-5,
-        "debias": False, "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
+        "debias": False, "polish": 0, "polish_sigma": 0.055, "polish_power": 4.0,
+        "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "phantom_steps": 5, "tau": 0.9, "fail_bound": 0.5,
         "warm_start": False, "post_plain": False, "jac_weight": 0.0, "jac_freq": 1, "step_control": None,
     }
@@ -75,7 +76,9 @@ class DECSC(TrainableMethod):
                            window=int(p["window"]), mlp_ratio=float(p["mlp_ratio"]), swin=bool(p["swin"]),
                            dconv=bool(p["dconv"]), attention=bool(p["attention"]),
                            dict_norm=None if p["dict_norm"] is None else float(p["dict_norm"]),
-                           shrink=float(p["shrink"]), swin_eps=float(p["swin_eps"]), debias=bool(p["debias"]))
+                           shrink=float(p["shrink"]), swin_eps=float(p["swin_eps"]), debias=bool(p["debias"]),
+                           polish=int(p["polish"]), polish_sigma=float(p["polish_sigma"]),
+                           polish_power=float(p["polish_power"]))
         return DEQ(layer, solver=str(p["solver"]), gradient=str(p["gradient"]), max_iter=int(p["max_iter"]),
                    train_max_iter=int(p["train_max_iter"]), tol=float(p["tol"]), memory=int(p["memory"]),
                    beta=float(p["beta"]), lam=float(p["lam"]), phantom_steps=int(p["phantom_steps"]),
