@@ -177,29 +177,3 @@ def test_mamba_configuration_takes_the_training_recipe():
     net = m.build_network()
     assert net.layer.out_scale == pytest.approx(1.7) and net.jac_weight == 10.0
     assert m.arch()["shrink"] == 0.7 and "jac_weight" not in m.arch()
-
-
-def test_polish_gate_of_the_released_layout():
-    """Gate 0 leaves Eq. (21) of the release; gate 1 gives the polished, closer-to-the-data reconstruction."""
-    from methods.decsc.mamba_layer import MambaDECSCLayer
-
-    small = {"bands": 5, "gic_atoms": 4, "gic_kernel": 3, "lsu_atoms": 3, "lsu_kernel": (3, 3), "stages": 1,
-             "d_state": 2, "mlp_ratio": 1.0, "drop_path": 0.0, "shrink": 0.7, "debias": True, "dict_norm": 0.7}
-    torch.manual_seed(0)
-    base = MambaDECSCLayer(**small)
-    pol = MambaDECSCLayer(**small, polish=2)
-    assert not any(k.startswith("gate.") for k in base.state_dict())
-    pol.load_state_dict({**base.state_dict(), **{k: v for k, v in pol.state_dict().items() if k.startswith("gate.")}})
-    y = torch.rand(1, 5, 12, 12, generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():
-        z = base.init_state(y)
-        for _ in range(30):
-            z = base(z, y)
-        eq = base.reconstruct(z, y)
-        pol.gate.log_sigma.fill_(-30.0)
-        torch.testing.assert_close(pol.reconstruct(z, y), eq)
-        pol.gate.log_sigma.fill_(30.0)
-        polished = pol.reconstruct(z, y)
-    assert (polished - y).norm() < 0.95 * (eq - y).norm()
-    with pytest.raises(ValueError, match="polish must be >= 0"):
-        MambaDECSCLayer(**small, polish=-1)

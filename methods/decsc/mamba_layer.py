@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.decsc.layers import DifferenceConv3d, NoiseGate, channels_last, synthesise_3d
+from methods.decsc.layers import DifferenceConv3d, channels_last, synthesise_3d
 from methods.decsc.network import power_gain, scale_to_norm
 from methods.decsc.vmamba import VMambaProx
 
@@ -94,14 +94,9 @@ class MambaDECSCLayer(nn.Module):
                  lsu_kernel: tuple[int, int] = (3, 9), threshold: float = 0.01, stages: int = 4,
                  d_state: int = 16, ssm_ratio: float = 2.0, mlp_ratio: float = 4.0, drop_path: float = 0.5,
                  attention_reduction: float = 0.5, scan: str = "auto", shrink: float = 0.0,
-                 debias: bool = False, dict_norm: float | None = None, polish: int = 0,
-                 polish_sigma: float = 0.055, polish_power: float = 4.0) -> None:
+                 debias: bool = False, dict_norm: float | None = None) -> None:
         super().__init__()
         self.out_scale = 1.0 + shrink if debias else 1.0
-        if polish < 0:
-            raise ValueError(f"MambaDECSCLayer: polish must be >= 0 steps, got {polish}")
-        self.polish = int(polish)
-        self.gate = NoiseGate(sigma=polish_sigma, power=polish_power) if polish else None
         kb, ks = lsu_kernel
         self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
         self.gic_kernel, self.lsu_kernel = gic_kernel, (kb, ks)
@@ -182,21 +177,8 @@ class MambaDECSCLayer(nn.Module):
         return self.pack(s, hcodes.contiguous())
 
     def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """X = K_syn S* + D_syn H*, times 1 + ``shrink`` with ``debias``, then the noise-gated polish of
-        `methods.decsc.network.DECSCLayer.reconstruct` (off unless ``polish`` is set; not in the release)."""
+        """X = K_syn S* + D_syn H*, times 1 + ``shrink`` with ``debias``."""
         s, hcodes = self.unpack(z, y)
         x = self.K_syn(s) + synthesise_3d(self.D_syn, hcodes)
-        if self.out_scale != 1.0:
-            x = x * self.out_scale
-        if self.gate is None:
-            return x
-        return x + self.gate(y) * (self._polished(s, hcodes, y) - x)
-
-    def _polished(self, s: torch.Tensor, hcodes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """K_syn S + D_syn H after ``polish`` of the layer's gradient steps without threshold or prox."""
-        for _ in range(self.polish):
-            s = s - self.K_enc(self.K_dec(s) - (y - synthesise_3d(self.D_syn, hcodes)))
-            residual = synthesise_3d(self.D_dec, hcodes) - (y - self.K_syn(s))
-            hcodes = hcodes - self.D_enc(residual[:, None])
-        return self.K_syn(s) + synthesise_3d(self.D_syn, hcodes)
+        return x * self.out_scale if self.out_scale != 1.0 else x
 
