@@ -15,7 +15,8 @@ from bench.arrays import check_cube
 
 # Daubechies-2 decomposition high-pass filter (PyWavelets ``Wavelet("db2").dec_hi``).
 _DB2_HI = np.array([-0.48296291314469025, 0.836516303737469, -0.22414386804185735, -0.12940952255092145])
-_MAD_TO_SIGMA = 0.6745
+#: median(|d|) / MAD_TO_SIGMA estimates a Gaussian sigma from noise-dominated detail coefficients d.
+MAD_TO_SIGMA = 0.6745
 
 
 def _highpass_decimate(arr: np.ndarray, axis: int) -> np.ndarray:
@@ -47,4 +48,4 @@ def estimate_sigma(cube: np.ndarray) -> np.ndarray:
     """
     cube = check_cube(cube, "cube to estimate sigma of").astype(np.float64)
     diag = _highpass_decimate(_highpass_decimate(cube, 0), 1)
-    return np.median(np.abs(diag).reshape(-1, cube.shape[2]), axis=0) / _MAD_TO_SIGMA
+    return np.median(np.abs(diag).reshape(-1, cube.shape[2]), axis=0) / MAD_TO_SIGMA

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.estimate import MAD_TO_SIGMA
+
 DIFFERENCE_OPERATORS = ("plain", "central", "band", "horizontal", "vertical")
 
 
@@ -76,7 +78,7 @@ def band_sigma(y: torch.Tensor) -> torch.Tensor:
             return y.new_zeros(y.shape[0], y.shape[1], 1, 1)
         x = y[..., :h, :w]
         d = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2
-        return (d.abs().flatten(2).median(dim=2).values / 0.6745)[..., None, None]
+        return (d.abs().flatten(2).median(dim=2).values / MAD_TO_SIGMA)[..., None, None]
 
 
 class SwinProx(nn.Module):

@@ -113,11 +113,17 @@ class DECSCLayer(nn.Module):
         """f(z, y): Eq. (20) on the packed state."""
         if y.shape[1] != self.bands:
             raise ValueError(f"DECSCLayer: built for {self.bands} bands, got {y.shape[1]}")
-        s, hcodes = self.unpack(z, y)
-        u = synthesise_3d(self.D, hcodes)
-        s = self.net1(self.soft1(s + self.W_K(y - self.K(s) - u)))
-        hcodes = self.net2(self.soft2(hcodes + self.W_D((y - self.K(s) - u)[:, None])))
+        s, hcodes = self._sweep(*self.unpack(z, y), y, lambda v: self.net1(self.soft1(v)),
+                                lambda v: self.net2(self.soft2(v)))
         return self.pack(s, hcodes)
+
+    def _sweep(self, s: torch.Tensor, hcodes: torch.Tensor, y: torch.Tensor,
+               prox_s: Callable[[torch.Tensor], torch.Tensor],
+               prox_h: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gradient step on each code group with its prox, S first, then H using the new S (Eq. 20)."""
+        u = synthesise_3d(self.D, hcodes)
+        s = prox_s(s + self.W_K(y - self.K(s) - u))
+        return s, prox_h(hcodes + self.W_D((y - self.K(s) - u)[:, None]))
 
     def reconstruct(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """X = K (x) S* + D * H*, Eq. (21), times 1 + ``shrink`` with ``debias``, then the noise-gated polish.
@@ -132,7 +138,7 @@ class DECSCLayer(nn.Module):
         at high noise. The solve and its equilibrium are unchanged.
         """
         s, hcodes = self.unpack(z, y)
-        x = self.K(s) + synthesise_3d(self.D, hcodes)
+        x = self._synthesise(s, hcodes)
         if self.out_scale != 1.0:
             x = x * self.out_scale
         if self.gate is None:
@@ -140,12 +146,17 @@ class DECSCLayer(nn.Module):
         return x + self.gate(y) * (self._polished(s, hcodes, y) - x)
 
     def _polished(self, s: torch.Tensor, hcodes: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """K S + D H after ``polish`` gradient steps on ||y - K S - D H||^2 from the given codes."""
+        """K S + D H after ``polish`` sweeps of Eq. (20) without prox: plain steps on ||y - K S - D H||^2."""
         for _ in range(self.polish):
-            u = synthesise_3d(self.D, hcodes)
-            s = s + self.W_K(y - self.K(s) - u)
-            hcodes = hcodes + self.W_D((y - self.K(s) - u)[:, None])
+            s, hcodes = self._sweep(s, hcodes, y, _identity, _identity)
+        return self._synthesise(s, hcodes)
+
+    def _synthesise(self, s: torch.Tensor, hcodes: torch.Tensor) -> torch.Tensor:
         return self.K(s) + synthesise_3d(self.D, hcodes)
+
+
+def _identity(v: torch.Tensor) -> torch.Tensor:
+    return v
 
 
 class _Scaled(nn.Module):
