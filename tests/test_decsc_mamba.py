@@ -45,6 +45,16 @@ def test_chunked_scan_equals_naive_recurrence(length, chunk):
     assert torch.allclose(out, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
 
 
+@pytest.mark.parametrize("length,chunk", [(37, None), (37, 1), (64, 8)])
+def test_chunked_scan_in_place_path_equals_autograd_path(length, chunk):
+    args = _scan_inputs(length + 1, 2, 4, 3, 5, length)
+    with torch.no_grad():
+        fast = selective_scan(*args, backend="chunked", chunk=chunk)
+    tracked = selective_scan(*[a.clone().requires_grad_() for a in args], backend="chunked", chunk=chunk)
+    assert tracked.requires_grad and not fast.requires_grad
+    assert torch.allclose(fast, tracked.detach(), rtol=1e-6, atol=1e-6 * float(fast.abs().max()))
+
+
 def test_scan_keeps_float64_and_refuses_unknown_backend():
     args = [a.double() for a in _scan_inputs(0, 1, 2, 2, 3, 20)]
     out = selective_scan(*args, backend="chunked")

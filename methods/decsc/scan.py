@@ -121,42 +121,52 @@ def _naive(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tenso
 
 def _chunked(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
              chunk: int | None) -> torch.Tensor:
-    """Two vectorised passes over chunk positions plus one carry pass over chunks (see module docstring)."""
+    """Two vectorised passes over chunk positions plus one carry pass over chunks (see module docstring).
+
+    Without autograd the state, the decay and the output are updated in place in buffers allocated once:
+    fresh multi-megabyte temporaries at every step cost more than the arithmetic on this scale.
+    """
     batch, channels, length = u.shape
     groups, states = B.shape[1], A.shape[1]
     per = channels // groups
     size = max(1, int(chunk) if chunk else math.isqrt(max(length - 1, 0)) + 1)
     count = -(-length // size)
     pad = count * size - length
+    inplace = not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C)))
 
     def steps(x: torch.Tensor) -> torch.Tensor:
         """(batch, G, X, L) -> (size, batch, G, count, X): position-in-chunk first, contiguous per step."""
         x = F.pad(x, (0, pad)).reshape(*x.shape[:3], count, size)
         return x.permute(4, 0, 1, 3, 2).contiguous()
 
-    dt = steps(delta.reshape(batch, groups, per, length))            # padded steps have delta = 0:
-    drive = steps((delta * u).reshape(batch, groups, per, length))   # no decay and no input, h unchanged
-    Bs, Cs = steps(B), steps(C)                                      # (size, batch, G, count, N)
+    dt = steps(delta.reshape(batch, groups, per, length))                # padded steps have delta = 0:
+    drive = steps((delta * u).reshape(batch, groups, per, length))[..., None]  # no decay, no input
+    Bs, Cs = steps(B)[..., None, :], steps(C)[..., None, :]              # (size, batch, G, count, 1, N)
     Ag = A.reshape(1, groups, 1, per, states)
+    h = u.new_zeros(batch, groups, count, per, states)
+    decay = torch.empty_like(h) if inplace else None
 
-    def step(h: torch.Tensor | None, t: int) -> torch.Tensor:
-        kick = drive[t][..., None] * Bs[t][..., None, :]             # (batch, G, count, per, N)
-        return kick if h is None else torch.addcmul(kick, torch.exp(dt[t][..., None] * Ag), h)
+    def step(h: torch.Tensor, t: int) -> torch.Tensor:
+        if not inplace:
+            return torch.addcmul(drive[t] * Bs[t], torch.exp(dt[t][..., None] * Ag), h)
+        torch.mul(dt[t][..., None], Ag, out=decay).exp_()
+        return h.mul_(decay).addcmul_(drive[t], Bs[t])
 
-    h: torch.Tensor | None = None
     for t in range(size):
         h = step(h, t)
-    assert h is not None
-    span = torch.exp(dt.sum(0)[..., None] * Ag)                      # decay over each whole chunk
+    span = torch.exp(dt.sum(0)[..., None] * Ag)                          # decay over each whole chunk
     carry = h.new_zeros(batch, groups, per, states)
-    starts = []
-    for j in range(count):
-        starts.append(carry)
+    starts = [carry]
+    for j in range(count - 1):
         carry = torch.addcmul(h[:, :, j], span[:, :, j], carry)
+        starts.append(carry)
     h = torch.stack(starts, dim=2)
-    ys = []
+    ys = u.new_empty(size, batch, groups, count, per) if inplace else []
     for t in range(size):
-        h = torch.addcmul(drive[t][..., None] * Bs[t][..., None, :], torch.exp(dt[t][..., None] * Ag), h)
-        ys.append(torch.matmul(h, Cs[t][..., None])[..., 0])         # (batch, G, count, per)
-    y = torch.stack(ys, dim=-1)                                      # (batch, G, count, per, size)
-    return y.permute(0, 1, 3, 2, 4).reshape(batch, channels, count * size)[..., :length]
+        h = step(h, t)
+        if inplace:
+            torch.sum(torch.mul(h, Cs[t], out=decay), -1, out=ys[t])
+        else:
+            ys.append((h * Cs[t]).sum(-1))
+    y = ys if inplace else torch.stack(ys)                               # (size, batch, G, count, per)
+    return y.permute(1, 2, 4, 3, 0).reshape(batch, channels, count * size)[..., :length]
