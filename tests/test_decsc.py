@@ -480,3 +480,37 @@ def test_polish_gate_blends_between_the_equilibrium_and_the_polished_reconstruct
     assert (polished - y).norm() < 0.9 * (eq - y).norm()
     with pytest.raises(ValueError, match="polish must be >= 0"):
         _plain_layer(polish=-1)
+
+
+def test_noise_adaptive_threshold_follows_the_noise_level_by_its_exponent():
+    from methods.decsc.layers import SIGMA_REF, SoftThreshold
+
+    plain, adaptive = SoftThreshold(3, init=0.2), SoftThreshold(3, init=0.2, noise_adaptive=True)
+    x = torch.linspace(-1, 1, 41).reshape(1, 1, 41, 1).expand(1, 3, 41, 1)
+    sigma = torch.full((1, 1, 1, 1), 2 * SIGMA_REF)
+    torch.testing.assert_close(adaptive(x, sigma), plain(x))          # exponent 0: the plain threshold
+    with torch.no_grad():
+        adaptive.exponent.fill_(1.0 / adaptive.EXPONENT_UNIT)
+    torch.testing.assert_close(adaptive(x, sigma), SoftThreshold(3, init=0.4)(x))   # twice the noise, twice
+    with pytest.raises(ValueError, match="needs the noise level"):
+        adaptive(x)
+
+
+def test_noise_thresholds_start_as_the_plain_layer_and_follow_each_band():
+    """With zero exponents the layer is the plain one; with exponent 1 a band with more noise keeps fewer
+    3-D codes, and only the adaptive layer has the exponents."""
+    base, adaptive = _plain_layer(), _plain_layer(noise_thresholds=True)
+    assert sorted(set(adaptive.state_dict()) - set(base.state_dict())) == ["soft1.exponent", "soft2.exponent"]
+    adaptive.load_state_dict({**base.state_dict(), **{k: v for k, v in adaptive.state_dict().items()
+                                                      if k.endswith("exponent")}})
+    gen = torch.Generator().manual_seed(3)
+    y = 0.5 + torch.rand(1, 4, 12, 12, generator=gen) * 0.1
+    y[:, 2:] += 0.3 * torch.randn(1, 2, 12, 12, generator=gen)
+    with torch.no_grad():
+        z = base.init_state(y) + 0.05 * torch.randn(1, base.state_size(y), generator=gen)
+        torch.testing.assert_close(adaptive(z, y), base(z, y))
+        adaptive.soft2.exponent.fill_(1.0 / adaptive.soft2.EXPONENT_UNIT)
+        adaptive.soft2.theta.fill_(1.0)
+        _, hcodes = adaptive.unpack(adaptive(z, y), y)
+    kept = (hcodes != 0).float().mean(dim=(0, 1, 3, 4))
+    assert float(kept[2:].mean()) < float(kept[:2].mean())

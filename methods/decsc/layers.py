@@ -16,6 +16,8 @@ from torch import nn
 from bench.estimate import MAD_TO_SIGMA
 
 DIFFERENCE_OPERATORS = ("plain", "central", "band", "horizontal", "vertical")
+#: Noise level (0-1 scale, about 25 / 255) at which a noise-adaptive threshold equals the plain one.
+SIGMA_REF = 0.1
 
 
 class SoftThreshold(nn.Module):
@@ -30,16 +32,34 @@ class SoftThreshold(nn.Module):
     so the equilibrium exists, is unique for a non-expansive rest of the layer, and is reached in few steps.
     """
 
+    EXPONENT_UNIT = 20.0
+
     def __init__(self, channels: int, *, init: float = 0.01, dims: int = 2, scale: float = 0.1,
-                 shrink: float = 0.0) -> None:
+                 shrink: float = 0.0, noise_adaptive: bool = False) -> None:
         super().__init__()
         if shrink < 0:
             raise ValueError(f"SoftThreshold: shrink must be >= 0, got {shrink}")
         self.scale, self.shrink = float(scale), float(shrink)
-        self.theta = nn.Parameter(torch.full((1, channels) + (1,) * dims, float(init) / self.scale))
+        shape = (1, channels) + (1,) * dims
+        self.theta = nn.Parameter(torch.full(shape, float(init) / self.scale))
+        self.exponent = nn.Parameter(torch.zeros(shape)) if noise_adaptive else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.sign(x) * F.relu(x.abs() - self.scale * self.theta.abs())
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        """``sigma``: the noise level the threshold follows (broadcastable to ``x``), with ``noise_adaptive``.
+
+        The threshold becomes |theta| * scale * (sigma / SIGMA_REF)^a with a learned per-channel exponent a
+        that starts at 0, where the plain threshold is: the optimal soft threshold of a code grows with the
+        noise (about linearly for Gaussian noise, Donoho and Johnstone 1994), and a network trained on a
+        range of noise levels otherwise settles on one threshold for all of them. a is stored in units of
+        ``EXPONENT_UNIT`` so that an optimiser step of the usual size moves it by about one percent of 1.
+        """
+        threshold = self.scale * self.theta.abs()
+        if self.exponent is not None:
+            if sigma is None:
+                raise ValueError("SoftThreshold: a noise-adaptive threshold needs the noise level sigma")
+            power = self.EXPONENT_UNIT * self.exponent
+            threshold = threshold * torch.exp(power * torch.log(sigma.clamp_min(1e-6) / SIGMA_REF))
+        out = torch.sign(x) * F.relu(x.abs() - threshold)
         return out / (1.0 + self.shrink) if self.shrink else out
 
 

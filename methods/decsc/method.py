@@ -56,7 +56,7 @@ class DECSC(TrainableMethod):
         "swin_blocks": 4, "swin_heads": 6, "window": 4, "mlp_ratio": 4.0,
         "swin": True, "dconv": True, "attention": True, "dict_norm": None, "shrink": 0.0, "swin_eps": 1e-5,
         "debias": False, "polish": 0, "polish_sigma": 0.055, "polish_power": 4.0,
-        "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
+        "noise_thresholds": False, "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "phantom_steps": 5, "tau": 0.9, "fail_bound": 0.5,
         "warm_start": False, "post_plain": False, "jac_weight": 0.0, "jac_freq": 1, "step_control": None,
     }
@@ -80,7 +80,8 @@ class DECSC(TrainableMethod):
                            dict_norm=None if p["dict_norm"] is None else float(p["dict_norm"]),
                            shrink=float(p["shrink"]), swin_eps=float(p["swin_eps"]), debias=bool(p["debias"]),
                            polish=int(p["polish"]), polish_sigma=float(p["polish_sigma"]),
-                           polish_power=float(p["polish_power"]))
+                           polish_power=float(p["polish_power"]),
+                           noise_thresholds=bool(p["noise_thresholds"]))
         return DEQ(layer, solver=str(p["solver"]), gradient=str(p["gradient"]), max_iter=int(p["max_iter"]),
                    train_max_iter=int(p["train_max_iter"]), tol=float(p["tol"]), memory=int(p["memory"]),
                    beta=float(p["beta"]), lam=float(p["lam"]), phantom_steps=int(p["phantom_steps"]),

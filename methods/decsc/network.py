@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.decsc.layers import DetailEnhancement, NoiseGate, SoftThreshold, SwinProx, synthesise_3d
+from methods.decsc.layers import (DetailEnhancement, NoiseGate, SoftThreshold, SwinProx, band_sigma,
+                                  synthesise_3d)
 
 
 class DECSCLayer(nn.Module):
@@ -40,7 +41,7 @@ class DECSCLayer(nn.Module):
                  attention: bool = True, threshold: float = 0.01, dict_scale: float = 1 / math.sqrt(1000),
                  dict_norm: float | None = None, shrink: float = 0.0, swin_eps: float = 1e-5,
                  debias: bool = False, polish: int = 0, polish_sigma: float = 0.055,
-                 polish_power: float = 4.0) -> None:
+                 polish_power: float = 4.0, noise_thresholds: bool = False) -> None:
         super().__init__()
         self.bands, self.gic_atoms, self.lsu_atoms = bands, gic_atoms, lsu_atoms
         self.out_scale = 1.0 + shrink if debias else 1.0
@@ -64,8 +65,11 @@ class DECSCLayer(nn.Module):
                 scale_to_norm((self.W_D, self.D), (1, 1, bands, 16, 16), dict_norm)
         for conv in (self.K, self.W_K, self.D, self.W_D):
             _equalise(conv)
-        self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink)
-        self.soft2 = SoftThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink)
+        self.noise_thresholds = bool(noise_thresholds)
+        self.soft1 = SoftThreshold(gic_atoms, init=threshold, dims=2, shrink=shrink,
+                                   noise_adaptive=self.noise_thresholds)
+        self.soft2 = SoftThreshold(lsu_atoms, init=threshold, dims=3, shrink=shrink,
+                                   noise_adaptive=self.noise_thresholds)
         self.net1 = SwinProx(gic_atoms, blocks=swin_blocks, heads=swin_heads, window=window,
                              mlp_ratio=mlp_ratio, norm_eps=swin_eps) if swin else nn.Identity()
         self.net2 = DetailEnhancement(lsu_atoms, dconv=dconv, attention=attention)
@@ -113,8 +117,12 @@ class DECSCLayer(nn.Module):
         """f(z, y): Eq. (20) on the packed state."""
         if y.shape[1] != self.bands:
             raise ValueError(f"DECSCLayer: built for {self.bands} bands, got {y.shape[1]}")
-        s, hcodes = self._sweep(*self.unpack(z, y), y, lambda v: self.net1(self.soft1(v)),
-                                lambda v: self.net2(self.soft2(v)))
+        sigma_s = sigma_h = None
+        if self.noise_thresholds:
+            sigma_h = band_sigma(y)[:, None]                              # (N, 1, B, 1, 1): per band
+            sigma_s = sigma_h.square().mean(dim=2).sqrt()                 # (N, 1, 1, 1): S spans all bands
+        s, hcodes = self._sweep(*self.unpack(z, y), y, lambda v: self.net1(self.soft1(v, sigma_s)),
+                                lambda v: self.net2(self.soft2(v, sigma_h)))
         return self.pack(s, hcodes)
 
     def _sweep(self, s: torch.Tensor, hcodes: torch.Tensor, y: torch.Tensor,
