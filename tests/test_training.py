@@ -221,6 +221,24 @@ def test_min_converged_selects_among_converging_epochs(tiny_set: Dataset, tmp_pa
     assert manifest["training"]["min_converged"] == min_converged
 
 
+@pytest.mark.parametrize(("min_converged", "best_epoch"), [(None, 3), (0.8, 2)])
+def test_select_last_ships_the_final_epoch_and_its_whole_budget(tiny_set: Dataset, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                min_converged: float | None,
+                                                                best_epoch: int) -> None:
+    """--select last ships the final epoch (the last converging one under --min-converged), not the sharpest,
+    and the manifest's budget counts every step up to it."""
+    scores = iter([(20.0, {"converged": 1.0}), (25.0, {"converged": 1.0}), (22.0, {"converged": 0.5})])
+    monkeypatch.setattr(loop_mod, "_validate", lambda *a, **k: next(scores))
+    path = train("decsc.small", dataset=tiny_set, out=tmp_path / "run", min_converged=min_converged, select="last",
+                 **{**FAST, "steps_per_epoch": 1, "params": _TINY_DECSC})
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["best_epoch"] == best_epoch and manifest["budget"]["steps"] == best_epoch
+    assert manifest["training"]["select"] == "last"
+    with pytest.raises(UsageError, match=r"--select: unknown choice 'first'"):
+        train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", select="first", **FAST)
+
+
 def test_min_converged_without_a_converging_epoch_or_solver(tiny_set: Dataset, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loop_mod, "_validate", lambda *a, **k: (20.0, {"converged": 0.0}))

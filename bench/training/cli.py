@@ -10,7 +10,7 @@ import torch
 
 from bench.errors import UsageError
 from bench.registry import parse_value
-from bench.training.loop import train
+from bench.training.loop import SELECT, train
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +40,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-converged", type=_fraction, metavar="F",
                         help="best epoch only among those whose validation solves converged in at least this "
                         "fraction (0-1) of cases, for equilibrium models")
+    parser.add_argument("--select", choices=SELECT, default="best",
+                        help="ship the best-validation epoch (default) or the last one, e.g. to match another "
+                        "model's training budget exactly")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="method parameter override (repeatable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (e.g. 1 on a shared machine)")
@@ -62,7 +65,7 @@ def run_train(args: argparse.Namespace) -> int:
                  val_images=args.val_images, val_crop=args.val_crop, val_noise=args.val_noise, milestones=milestones,
                  gamma=args.gamma,
                  params=_params(args.param), export=args.export, progress=not args.no_progress, data_bands=args.bands,
-                 data_root=args.data_root, min_converged=args.min_converged)
+                 data_root=args.data_root, min_converged=args.min_converged, select=args.select)
     print(path, file=sys.stdout)
     return 0
 

@@ -38,6 +38,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 8, "lr": 1e-4, "st
 _CONFIG_KEYS = ("method", "arch", "dataset", "noise", "seed", "batch_size", "patch", "lr", "steps_per_epoch",
                 "milestones", "gamma", "val_images", "val_crop", "init", "val_noise")
 _LOG_FIELDS = ("epoch", "loss", "val_psnr", "lr", "seconds")
+#: Which epoch's weights a run ships (``bench train --select``).
+SELECT = ("best", "last")
 
 
 def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "blind-mix", epochs: int | None = None,
@@ -47,7 +49,7 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
           val_crop: int | None = None, milestones: Sequence[int] | None = None, gamma: float | None = None,
           val_noise: str | None = None, params: dict[str, Any] | None = None, export: str | None = None,
           progress: bool = True, data_bands: int | None = None, data_root: str | None = None,
-          min_converged: float | None = None) -> Path:
+          min_converged: float | None = None, select: str = "best") -> Path:
     """Train the registered trainable ``method`` and return the path of its best-validation checkpoint.
 
     ``dataset`` is a registered name (its ``train`` split trains, its ``val`` split validates) or a `Dataset`
@@ -59,8 +61,12 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     is the band count the training data must have (e.g. Houston 2018's 46 when fine-tuning on the test domain);
     ``data_root`` is where external datasets are read from. ``min_converged`` (a DEQ's ``--min-converged``)
     keeps as best only epochs whose validation solves converged at least that often, so the shipped weights are
-    an equilibrium model and not merely the sharpest unrolled one.
+    an equilibrium model and not merely the sharpest unrolled one. ``select`` is ``best`` (the best-validation
+    epoch) or ``last`` (the final epoch, within ``min_converged``), so that a budget-matched comparison ships
+    exactly ``epochs`` x ``steps_per_epoch`` optimiser steps instead of wherever validation peaked.
     """
+    if select not in SELECT:
+        raise UsageError(f"--select: unknown choice {select!r}; choose from {', '.join(SELECT)}")
     model = methods.create(method, **(params or {}))
     if not isinstance(model, TrainableMethod):
         raise UsageError(f"method {method!r} is not trainable")
@@ -70,7 +76,8 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
                                       val_images=val_images, val_crop=val_crop, milestones=milestones, gamma=gamma))
     ds_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
     cfg.update(method=method, arch=model.arch(), dataset=ds_name, noise=noise, seed=int(seed), patch=int(patch),
-               init=str(init) if init else None, val_noise=val_noise or noise, min_converged=min_converged)
+               init=str(init) if init else None, val_noise=val_noise or noise, min_converged=min_converged,
+               select=select)
     out_dir = Path(out) if out is not None else Path("runs") / "train" / method
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -111,7 +118,7 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
         last_epoch_s = time.monotonic() - t0
         log.append({"epoch": epoch, "loss": loss, "val_psnr": psnr, "lr": lr_used, "seconds": round(last_epoch_s, 3),
                     **stats, **{f"val_{k}": v for k, v in val_stats.items()}})
-        if psnr > best["psnr"] and _converged_enough(val_stats, min_converged):
+        if (select == "last" or psnr > best["psnr"]) and _converged_enough(val_stats, min_converged):
             best = {"psnr": psnr, "epoch": epoch,
                     "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}}
             save_checkpoint(out_dir / "best.pt", best["state_dict"], _manifest(model, cfg, best, epoch, log, dev))
@@ -322,7 +329,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "init_dropped": cfg.get("init_dropped"), "init_added": cfg.get("init_added"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
-                                              "val_images", "val_crop", "min_converged")},
+                                              "val_images", "val_crop", "min_converged", "select")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
