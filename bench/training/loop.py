@@ -50,7 +50,7 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
           val_noise: str | None = None, params: dict[str, Any] | None = None, export: str | None = None,
           progress: bool = True, data_bands: int | None = None, data_root: str | None = None,
           min_converged: float | None = None, select: str = "best") -> Path:
-    """Train the registered trainable ``method`` and return the path of its best-validation checkpoint.
+    """Train the registered trainable ``method`` and return the path of its selected checkpoint (``best.pt``).
 
     ``dataset`` is a registered name (its ``train`` split trains, its ``val`` split validates) or a `Dataset`
     of training images (validation then uses the last one). Unset options come from the method's
