@@ -47,9 +47,9 @@ class TrainableMethod(Method):
     trainable: ClassVar[bool] = True
     torch_forward: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31,
-                                          "band_overlap": 8, "edge": "shift"}
+                                          "band_overlap": 8, "edge": "shift", "loss": "sse"}
     inference_params: ClassVar[frozenset[str]] = frozenset(
-        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap", "edge"})
+        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap", "edge", "loss"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
@@ -123,9 +123,22 @@ class TrainableMethod(Method):
         raise UsageError(f"{self.name}: no importer for checkpoints of other code")
 
     def training_loss(self, net: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-        """Squared Frobenius norm of the error divided by the batch size."""
+        """The batch's mean per-patch squared error, each patch weighted as the ``loss`` parameter says.
+
+        ``loss="sse"`` weights every patch alike, so high-noise patches, whose errors are largest, dominate
+        the gradient. ``loss="balanced"`` divides each patch's error by its own (detached) size and
+        multiplies by the batch mean: every patch then pulls as its log-MSE, the per-image PSNR the tables
+        average, would, while the loss keeps the scale other penalty weights were tuned against.
+        """
+        kind = str(self.params.get("loss") or "sse")
+        if kind not in ("sse", "balanced"):
+            raise UsageError(f"{self.name}: loss must be sse or balanced, got {kind!r}")
         out = self.apply_network(net, noisy)
-        return ((out - clean) ** 2).sum() / noisy.shape[0]
+        if kind == "sse":
+            return ((out - clean) ** 2).sum() / noisy.shape[0]
+        per_patch = ((out - clean) ** 2).flatten(1).sum(1)
+        size = per_patch.detach().clamp_min(1e-12)
+        return (per_patch * (size.mean() / size)).mean()
 
     def after_step(self, net: torch.nn.Module) -> None:
         """Called by `bench train` after every optimiser step (e.g. to project weights); nothing here."""

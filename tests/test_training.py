@@ -239,6 +239,36 @@ def test_select_last_ships_the_final_epoch_and_its_whole_budget(tiny_set: Datase
         train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", select="first", **FAST)
 
 
+def test_balanced_loss_pulls_each_patch_as_its_log_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """loss=balanced keeps the value of the plain loss but gives each patch the gradient direction and relative
+    size of its log squared error, so low-noise patches are not drowned by high-noise ones."""
+    torch.manual_seed(0)
+    clean = torch.rand(3, BANDS, 8, 8, dtype=torch.float64)
+    err = torch.randn(3, BANDS, 8, 8, dtype=torch.float64) * torch.tensor([0.01, 0.1, 1.0]).view(3, 1, 1, 1)
+    grads = {}
+    for kind in ("sse", "balanced"):
+        model = methods.create("t3sc.small", **TINY, loss=kind)
+        out = (clean + err).requires_grad_(True)
+        monkeypatch.setattr(model, "apply_network", lambda net, x, out=out: out)
+        loss = model.training_loss(None, clean, clean)
+        loss.backward()
+        grads[kind] = (float(loss), out.grad.flatten(1))
+    assert grads["balanced"][0] == pytest.approx(grads["sse"][0], rel=1e-5)
+    per_patch = (err ** 2).flatten(1).sum(1)
+    log_grad = 2 * err.flatten(1) / per_patch[:, None]
+    scale = per_patch.mean() / 3
+    torch.testing.assert_close(grads["balanced"][1], log_grad * scale)
+    assert not torch.allclose(grads["sse"][1], log_grad * scale, rtol=1e-2)
+
+
+def test_loss_choice_is_checked_and_recorded(tiny_set: Dataset, tmp_path: Path) -> None:
+    path = train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", **{**FAST, "epochs": 1,
+                                                                         "params": {**TINY, "loss": "balanced"}})
+    assert json.loads(path.with_suffix(".json").read_text())["training"]["loss"] == "balanced"
+    with pytest.raises(UsageError, match=r"t3sc.small: loss must be sse or balanced, got 'l1'"):
+        train("t3sc.small", dataset=tiny_set, out=tmp_path / "bad", **{**FAST, "params": {**TINY, "loss": "l1"}})
+
+
 def test_min_converged_without_a_converging_epoch_or_solver(tiny_set: Dataset, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loop_mod, "_validate", lambda *a, **k: (20.0, {"converged": 0.0}))

@@ -329,7 +329,8 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "init_dropped": cfg.get("init_dropped"), "init_added": cfg.get("init_added"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
-                                              "val_images", "val_crop", "min_converged", "select")},
+                                              "val_images", "val_crop", "min_converged", "select")}
+                        | {"loss": str(model.params.get("loss") or "sse")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 

@@ -34,8 +34,7 @@ class T3SC(TrainableMethod):
     license: ClassVar[str] = "MIT"
     version: ClassVar[str] = "1"
     defaults: ClassVar[dict[str, Any]] = {
-        "checkpoint": None, "tile": 96, "overlap": 16, "margin": 8, "ensemble": 1, "bands": 31, "band_overlap": 8,
-        "edge": "shift",
+        **TrainableMethod.defaults, "tile": 96, "overlap": 16, "margin": 8, "ensemble": 1,
         "clamp": True,
         "codes0": 64, "rank0": 1, "steps0": 12, "codes1": 1024, "rank1": 3, "kernel1": 5, "steps1": 5,
         "estimator": False,
