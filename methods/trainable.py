@@ -24,6 +24,8 @@ from bench.tiling import EDGES, band_groups, band_split_apply, tiled_apply
 from methods.base import Method
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+#: Training losses (`TrainableMethod.training_loss`).
+LOSSES = ("sse", "balanced")
 
 
 class TrainableMethod(Method):
@@ -40,8 +42,9 @@ class TrainableMethod(Method):
     parameters: ``margin`` reflect-pads the image by that many pixels so its borders get the context interior
     pixels get; ``ensemble`` (1, 2, 4 or 8) averages the outputs over rotated/flipped views (geometric
     self-ensemble, Timofte et al., CVPR 2016, doi:10.1109/CVPR.2016.206); ``clamp`` clips to [0, 1].
-    Parameters named in ``inference_params`` only change how inference runs; every other parameter defines
-    the architecture and must equal the checkpoint's.
+    Parameters named in ``inference_params`` only change how inference runs, those in ``training_params`` only
+    how `bench train` trains (``loss``); every other parameter defines the architecture and must equal the
+    checkpoint's.
     """
 
     trainable: ClassVar[bool] = True
@@ -49,13 +52,17 @@ class TrainableMethod(Method):
     defaults: ClassVar[dict[str, Any]] = {"checkpoint": None, "tile": 64, "overlap": 8, "bands": 31,
                                           "band_overlap": 8, "edge": "shift", "loss": "sse"}
     inference_params: ClassVar[frozenset[str]] = frozenset(
-        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap", "edge", "loss"})
+        {"checkpoint", "tile", "overlap", "clamp", "batch", "margin", "ensemble", "band_overlap", "edge"})
+    #: Not part of a result's identity either: a result depends on the weights (their sha256 is part of it),
+    #: not on how they were trained.
+    training_params: ClassVar[frozenset[str]] = frozenset({"loss"})
     #: Training options `bench train` uses when not given (epochs, batch_size, lr, steps_per_epoch,
     #: milestones, gamma, val_images, val_crop).
     train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, name: str | None = None, **params: Any) -> None:
         super().__init__(name, **params)
+        self.loss_name()
         self._nets: dict[str, torch.nn.Module] = {}
         self._ckpt_info: dict[str, Any] = {}
 
@@ -130,15 +137,19 @@ class TrainableMethod(Method):
         multiplies by the batch mean: every patch then pulls as its log-MSE, the per-image PSNR the tables
         average, would, while the loss keeps the scale other penalty weights were tuned against.
         """
-        kind = str(self.params.get("loss") or "sse")
-        if kind not in ("sse", "balanced"):
-            raise UsageError(f"{self.name}: loss must be sse or balanced, got {kind!r}")
         out = self.apply_network(net, noisy)
-        if kind == "sse":
+        if self.loss_name() == "sse":
             return ((out - clean) ** 2).sum() / noisy.shape[0]
         per_patch = ((out - clean) ** 2).flatten(1).sum(1)
         size = per_patch.detach().clamp_min(1e-12)
         return (per_patch * (size.mean() / size)).mean()
+
+    def loss_name(self) -> str:
+        """The configured training loss, checked when the method is created so a typo fails before training."""
+        loss = str(self.params.get("loss") or "sse")
+        if loss not in LOSSES:
+            raise UsageError(f"{self.name}: loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+        return loss
 
     def after_step(self, net: torch.nn.Module) -> None:
         """Called by `bench train` after every optimiser step (e.g. to project weights); nothing here."""
@@ -154,8 +165,9 @@ class TrainableMethod(Method):
 
     # -- identity ----------------------------------------------------------------------------------------
     def arch(self) -> dict[str, Any]:
-        """The parameters that define the network's shape (everything but ``inference_params``)."""
-        return {k: v for k, v in sorted(self.params.items()) if k not in self.inference_params}
+        """The parameters that define the network's shape (all but ``inference_params`` and ``training_params``)."""
+        return {k: v for k, v in sorted(self.params.items())
+                if k not in self.inference_params and k not in self.training_params}
 
     def manifest_base(self) -> dict[str, Any]:
         """Manifest fields that identify the network a checkpoint holds."""
@@ -172,7 +184,8 @@ class TrainableMethod(Method):
                 self._ckpt_info["sha256"] = file_sha256(self.checkpoint_path())
             except UsageError:
                 self._ckpt_info["sha256"] = None
-        return {**ident, "params": {**ident["params"], "checkpoint_sha256": self._ckpt_info["sha256"]}}
+        params = {k: v for k, v in ident["params"].items() if k not in self.training_params}
+        return {**ident, "params": {**params, "checkpoint_sha256": self._ckpt_info["sha256"]}}
 
     # -- checkpoint loading ------------------------------------------------------------------------------
     def checkpoint_path(self) -> Path:

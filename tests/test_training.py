@@ -195,7 +195,8 @@ def test_init_into_an_ablation_drops_the_switched_off_module(tiny_set: Dataset, 
     full = train("decsc.small", dataset=tiny_set, out=tmp_path / "full", **{**fast, "params": _TINY_DECSC})
     tuned = train(ablation, dataset=tiny_set, out=tmp_path / "abl", init=str(full), **{**fast, "params": _TINY_DECSC})
     manifest = json.loads(tuned.with_suffix(".json").read_text())
-    switched = sorted([*dropped, "layer.gate"])  # the ablations also predate the polish gate
+    # the ablations also predate the polish gate and the noise-adaptive threshold exponents
+    switched = sorted([*dropped, "layer.gate", "layer.soft1.exponent", "layer.soft2.exponent"])
     assert manifest["init_dropped"] == switched
     assert manifest["init_changes"]
     kept = _weights(full)
@@ -261,12 +262,27 @@ def test_balanced_loss_pulls_each_patch_as_its_log_error(monkeypatch: pytest.Mon
     assert not torch.allclose(grads["sse"][1], log_grad * scale, rtol=1e-2)
 
 
-def test_loss_choice_is_checked_and_recorded(tiny_set: Dataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize("loss", ["sse", "balanced"])
+def test_loss_choice_is_checked_recorded_and_kept_on_resume(tiny_set: Dataset, tmp_path: Path, loss: str) -> None:
+    """The loss a run trained with is in its manifest and in each budget-chain entry; resuming its folder
+    with the other loss is refused, and a bad name fails when the method is created, before any data loads."""
     path = train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", **{**FAST, "epochs": 1,
-                                                                         "params": {**TINY, "loss": "balanced"}})
-    assert json.loads(path.with_suffix(".json").read_text())["training"]["loss"] == "balanced"
-    with pytest.raises(UsageError, match=r"t3sc.small: loss must be sse or balanced, got 'l1'"):
-        train("t3sc.small", dataset=tiny_set, out=tmp_path / "bad", **{**FAST, "params": {**TINY, "loss": "l1"}})
+                                                                         "params": {**TINY, "loss": loss}})
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["training"]["loss"] == loss and [c["loss"] for c in manifest["budget"]["chain"]] == [loss]
+    other = "sse" if loss == "balanced" else "balanced"
+    with pytest.raises(UsageError, match=f"different training setup.*loss: '{loss}' -> '{other}'"):
+        train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", **{**FAST, "params": {**TINY, "loss": other}})
+    with pytest.raises(UsageError, match=r"t3sc.small: loss must be one of sse, balanced, got 'l1'"):
+        methods.create("t3sc.small", loss="l1")
+
+
+def test_loss_is_neither_architecture_nor_result_identity() -> None:
+    """Weights trained with either loss fit the same network, and a result depends on the weights, not on
+    how they were trained, so the loss must not change a cell's key."""
+    sse, balanced = (methods.create("decsc.small", loss=k) for k in ("sse", "balanced"))
+    assert sse.arch() == balanced.arch() and "loss" not in sse.arch()
+    assert sse.describe() == balanced.describe() and "loss" not in sse.describe()["params"]
 
 
 def test_min_converged_without_a_converging_epoch_or_solver(tiny_set: Dataset, tmp_path: Path,

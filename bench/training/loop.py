@@ -36,7 +36,9 @@ from methods.trainable import (CHECKPOINT_DIR, TrainableMethod, atomic_torch_sav
 TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 8, "lr": 1e-4, "steps_per_epoch": 100,
                                   "milestones": (), "gamma": 0.5, "val_images": 2, "val_crop": 128}
 _CONFIG_KEYS = ("method", "arch", "dataset", "noise", "seed", "batch_size", "patch", "lr", "steps_per_epoch",
-                "milestones", "gamma", "val_images", "val_crop", "init", "val_noise")
+                "milestones", "gamma", "val_images", "val_crop", "init", "val_noise", "loss")
+#: What a state file written before a key existed trained with.
+_CONFIG_BEFORE = {"loss": "sse"}
 _LOG_FIELDS = ("epoch", "loss", "val_psnr", "lr", "seconds")
 #: Which epoch's weights a run ships (``bench train --select``).
 SELECT = ("best", "last")
@@ -77,7 +79,7 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     ds_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
     cfg.update(method=method, arch=model.arch(), dataset=ds_name, noise=noise, seed=int(seed), patch=int(patch),
                init=str(init) if init else None, val_noise=val_noise or noise, min_converged=min_converged,
-               select=select)
+               select=select, loss=model.loss_name())
     out_dir = Path(out) if out is not None else Path("runs") / "train" / method
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -256,7 +258,7 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
     path = out_dir / "state.pt"
     if path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=False)
-        old = {k: saved["config"].get(k) for k in _CONFIG_KEYS}
+        old = {k: saved["config"].get(k, _CONFIG_BEFORE.get(k)) for k in _CONFIG_KEYS}
         new = {k: cfg.get(k) for k in _CONFIG_KEYS}
         if old != new:
             diff = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in _CONFIG_KEYS if old[k] != new[k])
@@ -329,8 +331,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "init_dropped": cfg.get("init_dropped"), "init_added": cfg.get("init_added"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
-                                              "val_images", "val_crop", "min_converged", "select")}
-                        | {"loss": str(model.params.get("loss") or "sse")},
+                                              "val_images", "val_crop", "min_converged", "select", "loss")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
@@ -340,7 +341,8 @@ def _budget(cfg: dict[str, Any], best: dict[str, Any], log: list[dict[str, Any]]
     steps = int(best["epoch"]) * cfg["steps_per_epoch"]
     seconds = float(sum(row["seconds"] for row in log if row["epoch"] <= best["epoch"]))
     own = {"steps": steps, "patches": steps * cfg["batch_size"], "seconds": round(seconds, 1),
-           "device": dev.type, "threads": torch.get_num_threads() if dev.type == "cpu" else None}
+           "device": dev.type, "threads": torch.get_num_threads() if dev.type == "cpu" else None,
+           "loss": cfg["loss"]}
     before = cfg.get("init_budget")
     if before is None:
         return {**own, "chain": [own]}
