@@ -28,7 +28,7 @@ from methods.trainable import TrainableMethod
 _SMALL = {"gic_atoms": 32, "lsu_atoms": 8, "lsu_kernel": [3, 5], "swin_blocks": 2, "swin_heads": 4,
           "mlp_ratio": 2.0, "train_max_iter": 20, "dict_norm": 0.7, "max_iter": 30, "fail_bound": 0.9,
           "warm_start": True, "post_plain": True, "jac_weight": 1000.0, "jac_freq": 1, "shrink": 0.7,
-          "swin_eps": 3e-3, "step_control": 1.0, "debias": True, "polish": 2, "noise_thresholds": True,
+          "swin_eps": 3e-3, "step_control": 1.0, "debias": True, "polish": 4, "noise_thresholds": True,
           "loss": "balanced"}
 #: The Table V ablations were trained with the recipe before ``debias``, ``polish``, noise-adaptive thresholds
 #: and the balanced loss (their manifests say so).
