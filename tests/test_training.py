@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -417,3 +418,22 @@ def test_manifest_budget_sums_over_the_init_chain(tiny_set: Dataset, tmp_path: P
 def test_recorded_budget_of_an_old_manifest_comes_from_its_epochs() -> None:
     old = {"best_epoch": 26, "epochs": 37, "training": {"steps_per_epoch": 20, "batch_size": 4}}
     assert loop_mod._recorded_budget(old) == {"steps": 520, "patches": 2080, "seconds": None, "device": "cpu"}
+
+
+def test_resume_keeps_the_init_budget_even_when_the_init_checkpoint_was_replaced(tiny_set: Dataset,
+                                                                                   tmp_path: Path) -> None:
+    """Resuming reads what the run started from out of its state, not from the file --init names now: a shipped
+    checkpoint replaced by this very run's export must not be counted into its chain."""
+    first = train("t3sc.small", dataset=tiny_set, out=tmp_path / "a", **{**FAST, "epochs": 1})
+    longer = train("t3sc.small", dataset=tiny_set, out=tmp_path / "c", **{**FAST, "epochs": 2})
+    init = tmp_path / "init.pt"
+    shutil.copy(first, init)
+    shutil.copy(first.with_suffix(".json"), init.with_suffix(".json"))
+    before = load_checkpoint(init)[1]["budget"]
+    train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", init=str(init), **{**FAST, "epochs": 1})
+    shutil.copy(longer, init)
+    shutil.copy(longer.with_suffix(".json"), init.with_suffix(".json"))
+    resumed = load_checkpoint(train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", init=str(init),
+                                    **{**FAST, "epochs": 2, "select": "last"}))[1]["budget"]
+    assert resumed["chain"][:-1] == before["chain"]
+    assert resumed["steps"] == before["steps"] + 2 * FAST["steps_per_epoch"]

@@ -37,6 +37,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 8, "lr": 1e-4, "st
                                   "milestones": (), "gamma": 0.5, "val_images": 2, "val_crop": 128}
 _CONFIG_KEYS = ("method", "arch", "dataset", "noise", "seed", "batch_size", "patch", "lr", "steps_per_epoch",
                 "milestones", "gamma", "val_images", "val_crop", "init", "val_noise", "loss")
+#: What the run took from its --init checkpoint when it started; a resumed run keeps these.
+_INIT_RECORD = ("init_changes", "init_dropped", "init_added", "init_budget")
 #: What a state file written before a key existed trained with.
 _CONFIG_BEFORE = {"loss": "sse"}
 _LOG_FIELDS = ("epoch", "loss", "val_psnr", "lr", "seconds")
@@ -243,7 +245,17 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"])
         net = model.build_network()
-    if init:
+    path = out_dir / "state.pt"
+    saved = torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+    if saved is not None:
+        old = {k: saved["config"].get(k, _CONFIG_BEFORE.get(k)) for k in _CONFIG_KEYS}
+        new = {k: cfg.get(k) for k in _CONFIG_KEYS}
+        if old != new:
+            diff = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in _CONFIG_KEYS if old[k] != new[k])
+            raise UsageError(f"{path} was written by a different training setup ({diff}); use another --out")
+        # What the run started from, as it was then: the checkpoint --init names may have been replaced since.
+        cfg.update({k: saved["config"].get(k) for k in _INIT_RECORD})
+    elif init:
         src = model.checkpoint_path() if init == "default" else resolve_checkpoint(init, what="--init: checkpoint")
         weights, manifest = load_checkpoint(src)
         cfg["init_changes"] = model.check_manifest(manifest, src, arch_may_differ=True) or None
@@ -255,14 +267,7 @@ def _start(model: TrainableMethod, cfg: dict[str, Any], out_dir: Path, dev: torc
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg["milestones"], gamma=cfg["gamma"])
     rng = np.random.default_rng(cfg["seed"])
     state: dict[str, Any] = {"epoch": 0, "log": [], "best": {"psnr": -np.inf, "epoch": 0, "state_dict": None}}
-    path = out_dir / "state.pt"
-    if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        old = {k: saved["config"].get(k, _CONFIG_BEFORE.get(k)) for k in _CONFIG_KEYS}
-        new = {k: cfg.get(k) for k in _CONFIG_KEYS}
-        if old != new:
-            diff = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in _CONFIG_KEYS if old[k] != new[k])
-            raise UsageError(f"{path} was written by a different training setup ({diff}); use another --out")
+    if saved is not None:
         net.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
