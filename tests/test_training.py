@@ -52,6 +52,12 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)[0]
 
 
+def _copy_checkpoint(src: Path, dst: Path) -> None:
+    """Put a checkpoint and its manifest at ``dst``, as replacing a shipped checkpoint does."""
+    for suffix in (".pt", ".json"):
+        shutil.copy(src.with_suffix(suffix), dst.with_suffix(suffix))
+
+
 def test_sampler_is_seeded_and_augments(tiny_set: Dataset) -> None:
     cubes = [im.clean for im in tiny_set]
     sampler = PatchSampler(cubes, parse_noise_list("noniid-55,mixture"), patch=12)
@@ -427,12 +433,10 @@ def test_resume_keeps_the_init_budget_even_when_the_init_checkpoint_was_replaced
     first = train("t3sc.small", dataset=tiny_set, out=tmp_path / "a", **{**FAST, "epochs": 1})
     longer = train("t3sc.small", dataset=tiny_set, out=tmp_path / "c", **{**FAST, "epochs": 2})
     init = tmp_path / "init.pt"
-    shutil.copy(first, init)
-    shutil.copy(first.with_suffix(".json"), init.with_suffix(".json"))
+    _copy_checkpoint(first, init)
     before = load_checkpoint(init)[1]["budget"]
     train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", init=str(init), **{**FAST, "epochs": 1})
-    shutil.copy(longer, init)
-    shutil.copy(longer.with_suffix(".json"), init.with_suffix(".json"))
+    _copy_checkpoint(longer, init)
     resumed = load_checkpoint(train("t3sc.small", dataset=tiny_set, out=tmp_path / "b", init=str(init),
                                     **{**FAST, "epochs": 2, "select": "last"}))[1]["budget"]
     assert resumed["chain"][:-1] == before["chain"]

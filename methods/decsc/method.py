@@ -21,7 +21,7 @@ from methods.trainable import TrainableMethod
 #: the 1e-3 tolerance (at most 20 iterations) in training, one plain f plus 5 damped phantom steps, the
 #: Jacobian penalty that keeps the layer contractive, elastic-net shrinkage of the codes (0.7: the slow modes
 #: of over-complete codes contract, see the README) with the synthesis debiased by 1 + shrink, and capped
-#: ISTA step gains; inference solves to 1e-3 within 30 iterations. After the solve, 2 plain data steps give a
+#: ISTA step gains; inference solves to 1e-3 within 30 iterations. After the solve, 4 plain data steps give a
 #: less biased reconstruction, which each band takes by the share a learned gate assigns to its noise level.
 #: Soft thresholds scale with each band's estimated noise level, and training weights each patch by its own
 #: error (``loss="balanced"``) so that the low-noise patches count as much as the PSNR tables count them.
