@@ -33,6 +33,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="Adam learning rate")
     parser.add_argument("--milestones", help="comma list of epochs where the learning rate is multiplied by gamma")
     parser.add_argument("--gamma", type=float, help="learning-rate factor at each milestone")
+    parser.add_argument("--warmup", type=int, metavar="STEPS", help="optimiser steps over which the learning rate "
+                        "rises linearly to --lr, e.g. when a fresh optimiser fine-tunes an --init checkpoint")
     parser.add_argument("--steps-per-epoch", type=int)
     parser.add_argument("--val-images", type=int, help="validation images (val split)")
     parser.add_argument("--val-crop", type=int, help="centre-crop side of validation images")
@@ -65,7 +67,8 @@ def run_train(args: argparse.Namespace) -> int:
                  val_images=args.val_images, val_crop=args.val_crop, val_noise=args.val_noise, milestones=milestones,
                  gamma=args.gamma,
                  params=_params(args.param), export=args.export, progress=not args.no_progress, data_bands=args.bands,
-                 data_root=args.data_root, min_converged=args.min_converged, select=args.select)
+                 data_root=args.data_root, min_converged=args.min_converged, select=args.select,
+                 warmup=args.warmup)
     print(path, file=sys.stdout)
     return 0
 

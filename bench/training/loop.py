@@ -34,13 +34,13 @@ from methods.trainable import (CHECKPOINT_DIR, TrainableMethod, atomic_torch_sav
 
 #: Defaults used where neither the caller nor the method's ``train_defaults`` says otherwise.
 TRAIN_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 8, "lr": 1e-4, "steps_per_epoch": 100,
-                                  "milestones": (), "gamma": 0.5, "val_images": 2, "val_crop": 128}
+                                  "milestones": (), "gamma": 0.5, "val_images": 2, "val_crop": 128, "warmup": 0}
 _CONFIG_KEYS = ("method", "arch", "dataset", "noise", "seed", "batch_size", "patch", "lr", "steps_per_epoch",
-                "milestones", "gamma", "val_images", "val_crop", "init", "val_noise", "loss")
+                "milestones", "gamma", "val_images", "val_crop", "init", "val_noise", "loss", "warmup")
 #: What the run took from its --init checkpoint when it started; a resumed run keeps these.
 _INIT_RECORD = ("init_changes", "init_dropped", "init_added", "init_budget")
 #: What a state file written before a key existed trained with.
-_CONFIG_BEFORE = {"loss": "sse"}
+_CONFIG_BEFORE = {"loss": "sse", "warmup": 0}
 _LOG_FIELDS = ("epoch", "loss", "val_psnr", "lr", "seconds")
 #: Which epoch's weights a run ships (``bench train --select``).
 SELECT = ("best", "last")
@@ -53,7 +53,7 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
           val_crop: int | None = None, milestones: Sequence[int] | None = None, gamma: float | None = None,
           val_noise: str | None = None, params: dict[str, Any] | None = None, export: str | None = None,
           progress: bool = True, data_bands: int | None = None, data_root: str | None = None,
-          min_converged: float | None = None, select: str = "best") -> Path:
+          min_converged: float | None = None, select: str = "best", warmup: int | None = None) -> Path:
     """Train the registered trainable ``method`` and return the path of its selected checkpoint (``best.pt``).
 
     ``dataset`` is a registered name (its ``train`` split trains, its ``val`` split validates) or a `Dataset`
@@ -68,6 +68,9 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     an equilibrium model and not merely the sharpest unrolled one. ``select`` is ``best`` (the best-validation
     epoch) or ``last`` (the final epoch, within ``min_converged``), so that a budget-matched comparison ships
     exactly ``epochs`` x ``steps_per_epoch`` optimiser steps instead of wherever validation peaked.
+    ``warmup`` is a number of optimiser steps over which the learning rate rises linearly from lr / warmup to lr:
+    a fresh Adam takes steps of about lr on every parameter at first, whatever its gradient's noise, which is
+    enough to knock a trained equilibrium (``--init``) out of convergence before its moments settle.
     """
     if select not in SELECT:
         raise UsageError(f"--select: unknown choice {select!r}; choose from {', '.join(SELECT)}")
@@ -77,7 +80,8 @@ def train(method: str, *, dataset: str | Dataset = "scenes31", noise: str = "bli
     if min_converged is not None and type(model).train_stats is TrainableMethod.train_stats:
         raise UsageError(f"--min-converged: {method} has no solver that reports convergence (a DEQ such as decsc)")
     cfg = _resolve_config(model, dict(epochs=epochs, batch_size=batch_size, lr=lr, steps_per_epoch=steps_per_epoch,
-                                      val_images=val_images, val_crop=val_crop, milestones=milestones, gamma=gamma))
+                                      val_images=val_images, val_crop=val_crop, milestones=milestones, gamma=gamma,
+                                      warmup=warmup))
     ds_name = dataset.name if isinstance(dataset, Dataset) else str(dataset)
     cfg.update(method=method, arch=model.arch(), dataset=ds_name, noise=noise, seed=int(seed), patch=int(patch),
                init=str(init) if init else None, val_noise=val_noise or noise, min_converged=min_converged,
@@ -158,6 +162,9 @@ def _resolve_config(model: TrainableMethod, given: dict[str, Any]) -> dict[str, 
         cfg[key] = int(cfg[key])
         if cfg[key] < 1:
             raise UsageError(f"train: {key} must be >= 1, got {cfg[key]}")
+    cfg["warmup"] = int(cfg["warmup"])
+    if cfg["warmup"] < 0:
+        raise UsageError(f"train: warmup must be >= 0 steps, got {cfg['warmup']}")
     cfg["lr"], cfg["gamma"] = float(cfg["lr"]), float(cfg["gamma"])
     return cfg
 
@@ -285,7 +292,10 @@ def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Op
     stats: list[dict[str, float]] = []
     bar = tqdm(range(cfg["steps_per_epoch"]), desc=f"epoch {epoch}/{cfg['epochs']}", disable=not progress,
                leave=False, dynamic_ncols=True)
-    for _ in bar:
+    scheduled = [group["lr"] for group in opt.param_groups]
+    for i in bar:
+        step = (epoch - 1) * cfg["steps_per_epoch"] + i + 1
+        _set_lrs(opt, scheduled, min(1.0, step / cfg["warmup"]) if cfg["warmup"] else 1.0)
         noisy, clean = sampler.batch(cfg["batch_size"], rng)
         noisy, clean = noisy.to(dev), clean.to(dev)
         loss = model.training_loss(net, noisy, clean)
@@ -298,7 +308,14 @@ def _run_epoch(model: TrainableMethod, net: torch.nn.Module, opt: torch.optim.Op
         total += float(loss.detach())
         stats.append(model.train_stats(net))
         bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+    _set_lrs(opt, scheduled, 1.0)
     return total / cfg["steps_per_epoch"], _mean_stats(stats)
+
+
+def _set_lrs(opt: torch.optim.Optimizer, scheduled: list[float], factor: float) -> None:
+    """Scale the epoch's scheduled learning rates for one step; the scheduler only ever sees them unscaled."""
+    for group, lr in zip(opt.param_groups, scheduled):
+        group["lr"] = lr * factor
 
 
 def _mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
@@ -336,7 +353,7 @@ def _manifest(model: TrainableMethod, cfg: dict[str, Any], best: dict[str, Any],
             "init_dropped": cfg.get("init_dropped"), "init_added": cfg.get("init_added"),
             "data_bands": cfg.get("data_bands"),
             "training": {k: cfg[k] for k in ("batch_size", "patch", "lr", "steps_per_epoch", "milestones", "gamma",
-                                              "val_images", "val_crop", "min_converged", "select", "loss")},
+                                              "val_images", "val_crop", "min_converged", "select", "loss", "warmup")},
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
