@@ -330,9 +330,11 @@ def test_cli_parses_and_runs(tiny_set: Dataset, tmp_path: Path, monkeypatch: pyt
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
     args = parser.parse_args(["t3sc.small", "--epochs", "2", "--milestones", "1,2", "--param", "codes1=16",
-                              "--noise", "noniid-95,mixture", "--max-minutes", "1.5", "--device", "cpu"])
+                              "--noise", "noniid-95,mixture", "--max-minutes", "1.5", "--device", "cpu",
+                              "--warmup", "40"])
     assert run_train(args) == 0
     assert seen["method"] == "t3sc.small" and seen["epochs"] == 2 and seen["milestones"] == [1, 2]
+    assert seen["warmup"] == 40
     assert seen["params"] == {"codes1": 16} and seen["max_minutes"] == 1.5 and seen["noise"] == "noniid-95,mixture"
     assert str(tmp_path / "x.pt") in capsys.readouterr().out
     with pytest.raises(UsageError, match="milestones"):
