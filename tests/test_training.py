@@ -1,4 +1,4 @@
-"""bench train: seeded sampler, resumable loop (interrupt + rerun == uninterrupted), checkpoints, manifests."""
+"""bench train: seeded sampler, resumable loop (interrupt + rerun == uninterrupted), checkpoints, manifests, warm-up."""
 
 from __future__ import annotations
 
@@ -443,3 +443,42 @@ def test_resume_keeps_the_init_budget_even_when_the_init_checkpoint_was_replaced
                                     **{**FAST, "epochs": 2, "select": "last"}))[1]["budget"]
     assert resumed["chain"][:-1] == before["chain"]
     assert resumed["steps"] == before["steps"] + 2 * FAST["steps_per_epoch"]
+
+
+def _step_lrs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The learning rate of every Adam step taken from now on."""
+    seen: list[float] = []
+    real_step = torch.optim.Adam.step
+
+    def step(self: torch.optim.Adam, *args: Any, **kwargs: Any) -> Any:
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    return seen
+
+
+def test_warmup_ramps_the_first_steps_then_follows_the_milestones(tiny_set: Dataset, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _step_lrs(monkeypatch)
+    path = train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", warmup=4, milestones=[2], gamma=0.5, **FAST)
+    assert seen == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 5e-3, 5e-3])
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=False)
+    assert [row["lr"] for row in state["log"]] == pytest.approx([1e-2, 1e-2, 5e-3])
+    assert json.loads(path.with_suffix(".json").read_text())["training"]["warmup"] == 4
+
+
+def test_no_warmup_keeps_the_scheduled_rate(tiny_set: Dataset, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _step_lrs(monkeypatch)
+    train("t3sc.small", dataset=tiny_set, out=tmp_path / "run", **{**FAST, "epochs": 2})
+    assert seen == pytest.approx([1e-2] * 4)
+
+
+def test_resume_with_another_warmup_is_refused(tiny_set: Dataset, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train("t3sc.small", dataset=tiny_set, out=out, warmup=3, **{**FAST, "epochs": 1})
+    with pytest.raises(UsageError, match="different training setup.*warmup: 3 -> 0"):
+        train("t3sc.small", dataset=tiny_set, out=out, **FAST)
+    with pytest.raises(UsageError, match="warmup must be >= 0 steps, got -1"):
+        train("t3sc.small", dataset=tiny_set, out=tmp_path / "bad", warmup=-1, **FAST)
