@@ -413,6 +413,46 @@ def test_debias_undoes_the_elastic_net_shrinkage_of_a_tight_frame(debias):
     torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_frame_defect_is_zero_for_a_tight_pair_and_grows_with_its_distance():
+    """||(A W - I) v||^2 / ||v||^2: 0 for A W = I, (1 - c^2)^2 when both copies are c times the identity."""
+    bands = 4
+    layer = DECSCLayer(bands=bands, gic_atoms=bands, gic_kernel=1, lsu_atoms=2, lsu_kernel=(3, 3), swin=False,
+                       dconv=False, attention=False)
+    eye = torch.eye(bands)[:, :, None, None]
+    y = torch.rand(2, bands, 8, 8)
+    with torch.no_grad():
+        layer.K.weight = eye.clone()
+        layer.W_K.weight = eye.clone()
+        layer.D.weight = torch.zeros_like(layer.D.weight)
+        layer.W_D.weight = torch.zeros_like(layer.W_D.weight)
+        assert float(layer.frame_defect(y)) == pytest.approx(0.0, abs=1e-12)
+        layer.K.weight = 0.5 * eye
+        layer.W_K.weight = 0.5 * eye
+        assert float(layer.frame_defect(y)) == pytest.approx(0.75 ** 2, rel=1e-5)
+
+
+def test_frame_penalty_enters_the_training_loss_and_reaches_the_dictionaries():
+    y = torch.rand(2, 4, 8, 8)
+    penalised = methods.create("decsc.small", **{**TINY, "bands": 4, "frame_weight": 2.0})
+    plain = methods.create("decsc.small", **{**TINY, "bands": 4})
+    net = DEQ(_contractive_layer(), tol=1e-6, max_iter=30, train_max_iter=30).train()
+    base = float(plain.training_loss(net, y, y).detach())
+    assert net.frame_loss is None and "frame" not in plain.train_stats(net)
+    loss = penalised.training_loss(net, y, y)
+    assert net.frame_loss is not None
+    defect = float(net.frame_loss.detach())
+    assert defect > 0
+    assert float(loss.detach()) == pytest.approx(base + 2.0 * defect, rel=1e-5)
+    (g,) = torch.autograd.grad(net.frame_loss, [net.layer.K.parametrizations.weight.original])
+    assert float(g.abs().sum()) > 0
+    assert penalised.train_stats(net)["frame"] == pytest.approx(defect)
+
+
+def test_negative_frame_weight_is_refused():
+    with pytest.raises(UsageError, match="frame_weight"):
+        methods.create("decsc.small", **{**TINY, "frame_weight": -1.0})
+
+
 @pytest.mark.parametrize("padding", [(0, 0, 0), (1, 2, 2)])
 def test_gradient_free_3d_synthesis_equals_the_transposed_convolution(padding):
     """The grouped form used without a graph is the same operator as the one trained through."""

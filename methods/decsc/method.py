@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from bench.errors import UsageError
 from methods import register
 from methods.decsc.deq import DEQ
 from methods.decsc.network import DECSCLayer
@@ -63,6 +64,7 @@ class DECSC(TrainableMethod):
         "noise_thresholds": False, "solver": "anderson", "gradient": "phantom", "max_iter": 20, "train_max_iter": 8, "tol": 1e-3,
         "memory": 6, "beta": 1.0, "lam": 1e-4, "phantom_steps": 5, "tau": 0.9, "fail_bound": 0.5,
         "warm_start": False, "post_plain": False, "jac_weight": 0.0, "jac_freq": 1, "step_control": None,
+        "frame_weight": 0.0,
     }
     #: `bench train` defaults sized for a shared CPU (the paper: Adam 1e-4, batch 8, 30 epochs on GPUs).
     train_defaults: ClassVar[dict[str, Any]] = {"batch_size": 4, "lr": 1e-3, "steps_per_epoch": 20, "epochs": 200,
@@ -71,7 +73,15 @@ class DECSC(TrainableMethod):
     inference_params: ClassVar[frozenset[str]] = TrainableMethod.inference_params | frozenset({
         "solver", "gradient", "max_iter", "train_max_iter", "tol", "memory", "beta", "lam",
         "phantom_steps", "tau", "fail_bound", "warm_start", "post_plain", "jac_weight", "jac_freq",
-        "step_control"})
+        "step_control", "frame_weight"})
+
+    def __init__(self, name: str | None = None, **params: Any) -> None:
+        super().__init__(name, **params)
+        if self._frame_weight() < 0:
+            raise UsageError(f"{self.name}: frame_weight must be >= 0, got {self.params['frame_weight']}")
+
+    def _frame_weight(self) -> float:
+        return float(self.params.get("frame_weight") or 0.0)
 
     def build_network(self) -> DEQ:
         """The DEQ around a `DECSCLayer` built from ``self.params``."""
@@ -94,10 +104,19 @@ class DECSC(TrainableMethod):
                    jac_freq=int(p["jac_freq"]))
 
     def training_loss(self, net: torch.nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-        """The squared error of the base class plus the weighted Jacobian penalty when it was drawn."""
+        """The squared error of the base class plus the weighted Jacobian penalty when it was drawn, plus the
+        weighted tight-frame defect of the dictionary pair with ``frame_weight`` > 0."""
         loss = super().training_loss(net, noisy, clean)
         jac = getattr(net, "jac_loss", None)
-        return loss if jac is None else loss + float(self.params["jac_weight"]) * jac
+        if jac is not None:
+            loss = loss + float(self.params["jac_weight"]) * jac
+        weight = self._frame_weight()
+        defect = getattr(net.layer, "frame_defect", None)
+        if weight and defect is None:
+            raise UsageError(f"{self.name}: frame_weight needs the Swin layout's layer (one analysis and one "
+                             "synthesis copy per dictionary)")
+        net.frame_loss = defect(noisy) if weight else None
+        return loss if net.frame_loss is None else loss + weight * net.frame_loss
 
     def after_step(self, net: torch.nn.Module) -> None:
         """With ``step_control`` set (a bound such as 1.0), keep both ISTA steps' gains at or below it."""
@@ -112,9 +131,9 @@ class DECSC(TrainableMethod):
             return {}
         out = {"f_evals": float(info.get("f_evals", info["iterations"])), "residual": float(info["relative_residual"]),
                "converged": float(bool(info["converged"]))}
-        jac = getattr(net, "jac_loss", None)
-        if jac is not None:
-            out["jac"] = float(jac.detach())
+        for key, value in (("jac", getattr(net, "jac_loss", None)), ("frame", getattr(net, "frame_loss", None))):
+            if value is not None:
+                out[key] = float(value.detach())
         return out
 
     def combine_group_infos(self, infos: list[dict[str, Any]]) -> dict[str, Any]:
