@@ -103,7 +103,7 @@ class DECSCLayer(nn.Module):
         Hutchinson estimate of ||A W - I||_F^2 / dim that the training loss can penalise (``frame_weight``).
         """
         v = torch.randn_like(y)
-        av = self.K(self.W_K(v)) + synthesise_3d(self.D, self.W_D(v[:, None]))
+        av = self._synthesise(self.W_K(v), self.W_D(v[:, None]))
         return (av - v).square().sum() / v.square().sum()
 
     def state_size(self, y: torch.Tensor) -> int:
